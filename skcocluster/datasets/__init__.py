@@ -1,0 +1,13 @@
+"""Synthetic co-clustering data generators and loaders for document-term matrices."""
+
+from ._loaders import load_cstr, load_matlab, load_matrix_market, load_npz
+from ._samples_generator import make_latent_position_blocks, make_lbm
+
+__all__ = [
+    "make_lbm",
+    "make_latent_position_blocks",
+    "load_matlab",
+    "load_matrix_market",
+    "load_npz",
+    "load_cstr",
+]
