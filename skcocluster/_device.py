@@ -1,0 +1,110 @@
+"""Device resolution and the conversion of validated scipy matrices into torch tensors.
+
+All host-to-device copies of the data happen here, once per fit, so the training loop
+never moves data between host and device.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.utils.extmath import randomized_svd
+
+from ._elbo import CellData
+from ._graph import inverse_sqrt_degrees, normalise_adjacency
+from ._training import TrainingData
+
+DEVICES = ("auto", "cpu", "cuda")
+# Above this density a dense matmul beats a sparse one on both CPU and GPU.
+DENSE_DENSITY = 0.05
+# ...and the dense operators (A, Abar and their transposes) must stay small enough to hold.
+DENSE_MAX_CELLS = 2 ** 24
+
+
+def resolve_device(device):
+    """Return the ``torch.device`` for a ``device`` parameter value.
+
+    Raises
+    ------
+    ValueError
+        When 'cuda' is requested but no CUDA device is available, or the value is unknown.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
+        raise ValueError(f"device must be one of {DEVICES} (or 'cuda:N'); got {device!r}.")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but no CUDA device is available "
+            "(torch.cuda.is_available() is False). Use device='cpu' or device='auto'.")
+    return torch.device(device)
+
+
+def to_torch_operator(matrix, device, dense):
+    """A scipy CSR matrix as a float32 torch tensor (dense, or sparse CSR)."""
+    if dense:
+        return torch.as_tensor(matrix.toarray(), dtype=torch.float32, device=device)
+    matrix = sp.csr_matrix(matrix)
+    return torch.sparse_csr_tensor(
+        torch.as_tensor(matrix.indptr, dtype=torch.int64),
+        torch.as_tensor(matrix.indices, dtype=torch.int64),
+        torch.as_tensor(matrix.data, dtype=torch.float32),
+        size=matrix.shape, device=device)
+
+
+def layout_is_dense(csr):
+    """Whether ``csr`` is better held and multiplied as a dense tensor."""
+    n_cells = csr.shape[0] * csr.shape[1]
+    return csr.nnz > DENSE_DENSITY * n_cells and n_cells <= DENSE_MAX_CELLS
+
+
+def cell_data(csr, device, dense):
+    """The raw matrix as a :class:`CellData` on ``device`` (dense or sparse CSR layout)."""
+    return CellData(
+        matrix=to_torch_operator(csr, device, dense),
+        matrix_t=to_torch_operator(csr.T.tocsr(), device, dense),
+        row_sums=torch.as_tensor(np.asarray(csr.sum(axis=1)).ravel(), dtype=torch.float32,
+                                 device=device),
+        column_sums=torch.as_tensor(np.asarray(csr.sum(axis=0)).ravel(), dtype=torch.float32,
+                                    device=device),
+        total=float(csr.sum()))
+
+
+def prepare_training_data(csr, hidden_dim, device, random_state):
+    """Normalise the matrix, take its leading singular vectors, and move it to ``device``.
+
+    Parameters
+    ----------
+    csr : scipy.sparse.csr_matrix of shape (M, P)
+    hidden_dim : int
+        Width of the first layer: ``ceil(hidden_dim / 2)`` singular vectors are taken.
+    device : torch.device
+    random_state : int
+        Seed of the randomised SVD.
+
+    Returns
+    -------
+    data : TrainingData
+    scales : tuple of ndarray
+        The inverse square-root row and column degrees (needed to encode new nodes).
+    """
+    n_rows, n_cols = csr.shape
+    row_scale, column_scale = inverse_sqrt_degrees(csr)
+    normalised = normalise_adjacency(csr, row_scale, column_scale)
+    n_cells = n_rows * n_cols
+    dense = layout_is_dense(csr)
+    n_components = min((hidden_dim + 1) // 2, min(n_rows, n_cols) - 1)
+    if n_components >= 1:
+        u, _, vt = randomized_svd(normalised, n_components, random_state=random_state)
+    else:
+        u, vt = np.zeros((n_rows, 0)), np.zeros((0, n_cols))
+    data = TrainingData(
+        adjacency=to_torch_operator(normalised, device, dense),
+        adjacency_t=to_torch_operator(normalised.T.tocsr(), device, dense),
+        cells=cell_data(csr, device, dense),
+        row_density=np.asarray(csr.sum(axis=1)).ravel() / n_cols,
+        column_density=np.asarray(csr.sum(axis=0)).ravel() / n_rows,
+        density=float(csr.sum()) / n_cells,
+        row_singular=u, column_singular=vt.T)
+    return data, (row_scale, column_scale)

@@ -1,0 +1,349 @@
+"""DeepLatentBlockCoclustering: the estimator's parameters and the wiring of its torch model."""
+
+import numbers
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseCoclustering
+from ._device import (cell_data, layout_is_dense, prepare_training_data, resolve_device,
+                      to_torch_operator)
+from ._elbo import reconstruction_term, sample_positions
+from ._graph import inverse_sqrt_degrees
+from ._nn.decoders import LatentPositionDecoder
+from ._nn.encoders import propagate
+from ._progress import Progress
+from ._training import FINAL_BOUND_SEED, TrainingConfig, clipped_logit, fit_once
+
+# Above this many cells, reconstruction='auto' estimates the all-cells sum from samples.
+SAMPLED_CELLS_THRESHOLD = 2.5 * 10 ** 7
+
+
+class DeepLatentBlockCoclustering(BaseCoclustering):
+    """Deep latent block model co-clustering.
+
+    Rows and columns get Gaussian latent positions from two bipartite graph neural network
+    encoders; Gaussian-mixture priors over the two latent spaces carry the row and column
+    clusters; a cell links with probability ``sigmoid(alpha - ||X_i - Y_j||^2)``. Training
+    alternates closed-form updates of the memberships and mixtures with Adam steps on the
+    networks. A drop-in replacement for :class:`sklearn.cluster.SpectralCoclustering`
+    (``n_clusters=k``) and :class:`sklearn.cluster.SpectralBiclustering`
+    (``n_clusters=(L, Q)``).
+
+    Parameters
+    ----------
+    n_clusters : int or tuple of (int, int), default=3
+        ``k``: k row clusters and k column clusters, paired into k biclusters (column
+        cluster k is the one row cluster k links to most). ``(L, Q)``: L row and Q column
+        clusters forming an L x Q checkerboard of biclusters.
+    latent_dim : int, default=8
+        Dimension D of the latent positions.
+    hidden_dim : int, default=64
+        Width of the encoders' hidden layer.
+    n_init : int, default=1
+        Number of restarts; the one with the highest final ELBO is kept.
+    init : {'spectral', 'random', 'alternate'}, default='spectral'
+        First-layer initialisation: the leading singular vectors of the normalised matrix,
+        random Gaussian weights, or spectral and random in turn over the restarts.
+    pretrain_epochs : int, default=200
+        Epochs of graph-autoencoder pretraining before the k-means start.
+    max_iter : int, default=300
+        Maximum number of epochs (explicit step + Adam step) after pretraining.
+    learning_rate : float, default=0.01
+        Adam step size of the alternating phase (pretraining uses twice this).
+    tol : float, default=1e-4
+        Stop when the mean ELBO of the last 10 epochs improves on the 10 before by less
+        than ``tol`` times its magnitude.
+    log_var_floor : float, default=-10.0
+        Lower bound on the posterior log-variances (the seed's -3 is harmful).
+    share_first_layer : bool, default=True
+        Whether the mean and variance heads share the encoders' first layer.
+    cluster_variance : {'shared', 'per_cluster'}, default='shared'
+        One variance for all the clusters of a side, or one per cluster (as the seed).
+    degree_correction : bool, default=False
+        Add a per-row and a per-column offset to the decoder's logit
+        (``alpha + a_i + b_j - ||X_i - Y_j||^2``), so that row and column totals do not
+        drive the clusters.
+    reconstruction : {'auto', 'exact', 'sampled'}, default='auto'
+        How the sum over all cells of the likelihood is computed during training: exactly
+        (in chunks, never holding M x P with its gradient graph) or estimated from
+        uniformly sampled cells (unbiased). 'auto' samples above 2.5e7 cells.
+    n_sampled_cells : int or None, default=None
+        Cells drawn per epoch when sampling; None draws as many as X has nonzeros
+        (at least 100000).
+    device : {'auto', 'cpu', 'cuda'}, default='auto'
+        Where to train. 'auto' takes a CUDA device when one is available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, the Monte Carlo draws and k-means; an int makes fits
+        reproducible (on the same device and library versions).
+    verbose : int, default=0
+        0 prints nothing; 1 reports each restart; 2 also reports every 50 epochs.
+
+    Attributes
+    ----------
+    row_labels_ : ndarray of shape (n_rows,)
+        Row cluster of each training row.
+    column_labels_ : ndarray of shape (n_columns,)
+        Column cluster of each training column.
+    rows_ : ndarray of shape (n_biclusters, n_rows), dtype=bool
+        Row indicators of each bicluster.
+    columns_ : ndarray of shape (n_biclusters, n_columns), dtype=bool
+        Column indicators of each bicluster.
+    row_memberships_ : ndarray of shape (n_rows, n_row_clusters)
+        Soft row memberships (the variational ``gamma``).
+    column_memberships_ : ndarray of shape (n_columns, n_column_clusters)
+        Soft column memberships (the variational ``delta``).
+    row_embedding_ : ndarray of shape (n_rows, latent_dim)
+        Posterior means of the row positions.
+    column_embedding_ : ndarray of shape (n_columns, latent_dim)
+        Posterior means of the column positions.
+    row_proportions_, column_proportions_ : ndarray of shape (n_row_clusters,), (n_column_clusters,)
+        Mixture proportions ``pi`` and ``tau``.
+    row_means_, column_means_ : ndarray of shape (n_*_clusters, latent_dim)
+        Mixture component means.
+    row_variances_, column_variances_ : ndarray of shape (n_*_clusters,)
+        Mixture component variances (equal within a side when ``cluster_variance='shared'``).
+    alpha_ : float
+        Decoder intercept.
+    block_probabilities_ : ndarray of shape (n_row_clusters, n_column_clusters)
+        Mean value of each block of the data under the soft memberships.
+    lower_bound_ : float
+        ELBO per cell of the kept restart (exact over all cells, one fixed draw).
+    elbo_history_ : ndarray of shape (n_iter_,)
+        ELBO per cell at each epoch of the kept restart (one Monte Carlo draw each).
+    pretrain_history_ : ndarray of shape (pretrain_epochs,)
+        Pretraining objective per cell at each epoch of the kept restart.
+    n_iter_ : int
+        Epochs of the alternating phase of the kept restart.
+    converged_ : bool
+        Whether the kept restart stopped by ``tol`` before ``max_iter``.
+    device_ : torch.device
+        Device the model was trained on (the fitted model itself is kept on the CPU).
+    n_features_in_ : int
+        Number of columns seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when X was a DataFrame with string column names.
+
+    See Also
+    --------
+    sklearn.cluster.SpectralCoclustering : Spectral co-clustering (Dhillon, 2001).
+    sklearn.cluster.SpectralBiclustering : Spectral checkerboard biclustering.
+
+    Examples
+    --------
+    >>> from skcocluster import DeepLatentBlockCoclustering
+    >>> from skcocluster.datasets import make_lbm
+    >>> from skcocluster.metrics import coclustering_adjusted_rand_score
+    >>> X, rows, cols = make_lbm(300, 200, 3, block_params=[[.6, .1, .1], [.1, .6, .1],
+    ...                          [.1, .1, .6]], random_state=0)
+    >>> model = DeepLatentBlockCoclustering(n_clusters=3, random_state=0).fit(X)
+    >>> round(coclustering_adjusted_rand_score(rows, cols, model.row_labels_,
+    ...                                        model.column_labels_), 2)
+    1.0
+    """
+
+    _parameter_constraints = {
+        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
+        "latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+        "hidden_dim": [Interval(numbers.Integral, 2, None, closed="left")],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
+        "init": [StrOptions({"spectral", "random", "alternate"})],
+        "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "log_var_floor": [Interval(numbers.Real, None, None, closed="neither")],
+        "share_first_layer": ["boolean"],
+        "cluster_variance": [StrOptions({"shared", "per_cluster"})],
+        "degree_correction": ["boolean"],
+        "reconstruction": [StrOptions({"auto", "exact", "sampled"})],
+        "n_sampled_cells": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, n_clusters=3, *, latent_dim=8, hidden_dim=64, n_init=1, init="spectral",
+                 pretrain_epochs=200, max_iter=300, learning_rate=0.01, tol=1e-4,
+                 log_var_floor=-10.0, share_first_layer=True, cluster_variance="shared",
+                 degree_correction=False, reconstruction="auto", n_sampled_cells=None,
+                 device="auto", random_state=None, verbose=0):
+        self.n_clusters = n_clusters
+        self.latent_dim = latent_dim
+        self.hidden_dim = hidden_dim
+        self.n_init = n_init
+        self.init = init
+        self.pretrain_epochs = pretrain_epochs
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.tol = tol
+        self.log_var_floor = log_var_floor
+        self.share_first_layer = share_first_layer
+        self.cluster_variance = cluster_variance
+        self.degree_correction = degree_correction
+        self.reconstruction = reconstruction
+        self.n_sampled_cells = n_sampled_cells
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    def _training_config(self, csr, n_row_clusters, n_column_clusters):
+        n_cells = csr.shape[0] * csr.shape[1]
+        sampled = self.reconstruction == "sampled" or (
+            self.reconstruction == "auto" and n_cells > SAMPLED_CELLS_THRESHOLD)
+        n_sampled = None
+        if sampled:
+            n_sampled = self.n_sampled_cells or max(csr.nnz, 100_000)
+        return TrainingConfig(
+            n_row_clusters=n_row_clusters, n_column_clusters=n_column_clusters,
+            latent_dim=self.latent_dim, hidden_dim=self.hidden_dim,
+            pretrain_epochs=self.pretrain_epochs, max_iter=self.max_iter,
+            learning_rate=self.learning_rate, tol=self.tol, log_var_floor=self.log_var_floor,
+            share_first_layer=self.share_first_layer,
+            shared_variance=self.cluster_variance == "shared", var_floor=1e-6,
+            degree_correction=self.degree_correction, n_sampled_cells=n_sampled,
+            verbose=self.verbose)
+
+    def _restart_inits(self):
+        if self.init == "alternate":
+            return ["spectral" if k % 2 == 0 else "random" for k in range(self.n_init)]
+        return [self.init] * self.n_init
+
+    def _fit_memberships(self, csr, n_row_clusters, n_column_clusters):
+        device = resolve_device(self.device)
+        config = self._training_config(csr, n_row_clusters, n_column_clusters)
+        seeds = self._seeds(self.n_init + 1)
+        data, (row_scale, column_scale) = prepare_training_data(
+            csr, self.hidden_dim, device, int(seeds[-1]))
+        best = None
+        progress = Progress(self.verbose, self.n_init)
+        for restart, (init, seed) in enumerate(zip(self._restart_inits(), seeds)):
+            progress.start_restart(restart, init)
+            fit = fit_once(data, config, init, seed, device, progress)
+            progress.end_restart(fit)
+            if best is None or fit.lower_bound > best.lower_bound:
+                best = fit
+        if not best.converged:
+            warnings.warn(
+                f"The best of {self.n_init} restart(s) did not converge in max_iter="
+                f"{self.max_iter} epochs; increase max_iter or tol.", ConvergenceWarning)
+        self._store_fit(best, data, row_scale, column_scale, device)
+        return (best.row_resp.cpu().double().numpy(), best.column_resp.cpu().double().numpy())
+
+    def _store_fit(self, fit, data, row_scale, column_scale, device):
+        """Keep the fitted model on the CPU with what new rows and columns need."""
+        model = fit.model
+        row_state = model.row_encoder.fitted_state(data.adjacency_t, data.adjacency)
+        column_state = model.column_encoder.fitted_state(data.adjacency, data.adjacency_t)
+        with torch.no_grad():
+            posteriors = model.encode(data.adjacency, data.adjacency_t)
+        self.module_ = model.to("cpu")
+        self._row_state = tuple(_to_cpu(t) for t in row_state)
+        self._column_state = tuple(_to_cpu(t) for t in column_state)
+        self._column_posterior = (posteriors[2].cpu(), posteriors[3].cpu())
+        self._row_posterior = (posteriors[0].cpu(), posteriors[1].cpu())
+        self._degree_scales = (row_scale, column_scale)
+        self._density = data.density
+        self.row_embedding_ = posteriors[0].cpu().double().numpy()
+        self.column_embedding_ = posteriors[2].cpu().double().numpy()
+        self.lower_bound_ = fit.lower_bound
+        self.elbo_history_ = np.asarray(fit.history)
+        self.pretrain_history_ = np.asarray(fit.pretrain_history)
+        self.n_iter_ = fit.n_iter
+        self.converged_ = fit.converged
+        self.device_ = device
+        self.alpha_ = float(model.decoder.alpha.detach())
+        self._store_mixtures()
+
+    def _store_mixtures(self):
+        for side, prior in (("row", self.module_.row_prior),
+                            ("column", self.module_.column_prior)):
+            setattr(self, f"{side}_proportions_", prior.log_proportions.exp().double().numpy())
+            setattr(self, f"{side}_means_", prior.means.double().numpy())
+            setattr(self, f"{side}_variances_", prior.variances.double().numpy())
+
+    def _reorder_column_clusters(self, order):
+        prior = self.module_.column_prior
+        index = torch.as_tensor(order)
+        with torch.no_grad():
+            for buffer in (prior.log_proportions, prior.means, prior.variances):
+                buffer.copy_(buffer[index])
+        self._store_mixtures()
+
+    # ------------------------------------------------------------------ new rows / columns
+    def _encode(self, csr, side):
+        """Posterior means and log-variances of new rows (side='row') or columns.
+
+        A new node is normalised by its own degree and the training degrees of the other
+        side, then passed through the fitted hidden features (model.md, "Encoders").
+        """
+        encoder = getattr(self.module_, f"{side}_encoder")
+        hidden, hidden_var, centres = getattr(self, f"_{side}_state")
+        other_scale = self._degree_scales[1 if side == "row" else 0]
+        own_scale, _ = inverse_sqrt_degrees(csr)
+        normalised = sp.diags(own_scale) @ csr @ sp.diags(other_scale)
+        operator = to_torch_operator(normalised, "cpu", layout_is_dense(normalised))
+        with torch.no_grad():
+            mean, log_var = encoder.heads(propagate(operator, hidden),
+                                          propagate(operator, hidden_var), centres)
+        return mean, log_var
+
+    def _row_memberships(self, csr):
+        mean, log_var = self._encode(csr, "row")
+        with torch.no_grad():
+            return self.module_.row_prior.responsibilities(mean, log_var).double().numpy()
+
+    def _column_memberships(self, csr_t):
+        mean, log_var = self._encode(csr_t, "column")
+        with torch.no_grad():
+            return self.module_.column_prior.responsibilities(mean, log_var).double().numpy()
+
+    def _row_positions(self, csr):
+        return self._encode(csr, "row")[0].double().numpy()
+
+    def _new_row_decoder(self, csr):
+        """The fitted decoder, with offsets for new rows taken from their own densities."""
+        decoder = self.module_.decoder
+        if not decoder.degree_corrected:
+            return decoder
+        row_density = np.asarray(csr.sum(axis=1)).ravel() / csr.shape[1]
+        base = float(clipped_logit(np.array([self._density]), csr.shape[0] * csr.shape[1])[0])
+        offsets = torch.as_tensor(clipped_logit(row_density, csr.shape[1]) - base,
+                                  dtype=torch.float32)
+        return LatentPositionDecoder(float(decoder.alpha), offsets,
+                                     decoder.column_offset.detach().clone())
+
+    def _score_rows(self, csr):
+        mean, log_var = self._encode(csr, "row")
+        generator = torch.Generator().manual_seed(FINAL_BOUND_SEED)
+        with torch.no_grad():
+            row_positions = sample_positions(mean, log_var, generator)
+            column_positions = sample_positions(*self._column_posterior, generator)
+            recon = reconstruction_term(self._new_row_decoder(csr), row_positions,
+                                        column_positions, cell_data(csr, "cpu",
+                                                                    layout_is_dense(csr)))
+            prior = self.module_.row_prior
+            resp = prior.responsibilities(mean, log_var)
+            bound = recon + prior.prior_terms(resp, mean, log_var)
+        return float(bound) / (csr.shape[0] * csr.shape[1])
+
+    def _expected_cells(self, rows, columns):
+        rows_t = torch.as_tensor(rows)
+        columns_t = torch.as_tensor(columns)
+        decoder = self.module_.decoder
+        with torch.no_grad():
+            logits = decoder.block_logits(self._row_posterior[0][rows_t],
+                                          self._column_posterior[0][columns_t],
+                                          row_index=rows_t, column_index=columns_t)
+            return torch.sigmoid(logits).double().numpy()
+
+
+def _to_cpu(value):
+    if isinstance(value, tuple):
+        return tuple(v.cpu() for v in value)
+    return value.cpu()

@@ -1,0 +1,207 @@
+"""The evidence lower bound of the deep latent block model, from its parts (model.md, "ELBO").
+
+``ELBO = E_q[log p(A | X, Y)] + prior_terms(rows) + prior_terms(columns)``, where the first
+term is estimated with one reparameterised draw of the positions and computed as
+``sum over nonzeros of A_ij logit_ij + sum over all cells of -softplus(logit_ij)``.
+
+The all-cells sum is either exact (row chunks, so no M x P matrix is ever held with its
+autograd graph) or estimated without bias from uniformly sampled cells.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from ._nn.decoders import bernoulli_all_cells_term
+from ._nn.encoders import propagate
+
+
+@dataclass
+class CellData:
+    """The data matrix as the likelihood needs it, on the training device.
+
+    Attributes
+    ----------
+    matrix : Tensor of shape (M, P)
+        The raw matrix A (dense, or sparse CSR).
+    matrix_t : Tensor of shape (P, M)
+        Its transpose, in the same layout.
+    row_sums, column_sums : Tensor of shape (M,) and (P,)
+    total : float
+        Sum of all entries.
+    """
+
+    matrix: torch.Tensor
+    matrix_t: torch.Tensor
+    row_sums: torch.Tensor
+    column_sums: torch.Tensor
+    total: float
+
+    @property
+    def n_rows(self):
+        """Number of rows M."""
+        return self.matrix.shape[0]
+
+    @property
+    def n_cols(self):
+        """Number of columns P."""
+        return self.matrix.shape[1]
+
+    @property
+    def n_cells(self):
+        """Number of cells M x P (as a Python int)."""
+        return self.n_rows * self.n_cols
+
+
+def sample_positions(mean, log_var, generator):
+    """One reparameterised draw ``mean + sigma * eps`` of isotropic Gaussian positions."""
+    eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+    return mean + (0.5 * log_var).exp()[:, None] * eps
+
+
+def reconstruction_term(decoder, row_positions, column_positions, cells, *, n_sampled_cells=None,
+                        chunk_cells=2 ** 22, generator=None):
+    """Bernoulli log-likelihood of the data given positions, differentiable.
+
+    Parameters
+    ----------
+    decoder : LatentPositionDecoder
+    row_positions : Tensor of shape (M, D)
+    column_positions : Tensor of shape (P, D)
+    cells : CellData
+    n_sampled_cells : int or None
+        None computes the all-cells sum exactly; an int estimates it from that many
+        uniformly drawn cells, reweighted by ``M P / n_sampled_cells`` (unbiased).
+    chunk_cells : int
+        Cells per chunk of the exact computation.
+    generator : torch.Generator, optional
+        Draws the sampled cells.
+
+    Returns
+    -------
+    value : Tensor (scalar)
+        Its gradient with respect to the positions and decoder parameters is that of the
+        log-likelihood (or of its unbiased estimate).
+    """
+    need_grads = torch.is_grad_enabled()
+    row_positions_data = row_positions.detach()
+    column_positions_data = column_positions.detach()
+    value, grads = _nonzero_term(decoder, row_positions_data, column_positions_data, cells)
+    if n_sampled_cells is None:
+        all_value, all_grads = _exact_all_cells(decoder, row_positions_data,
+                                                column_positions_data, chunk_cells, need_grads)
+    else:
+        all_value, all_grads = _sampled_all_cells(decoder, row_positions_data,
+                                                  column_positions_data, n_sampled_cells,
+                                                  generator, need_grads)
+    value = value + all_value
+    if not need_grads:
+        return value
+    grads = {name: grad + all_grads[name] if name in all_grads else grad
+             for name, grad in grads.items()}
+    inputs = {"rows": row_positions, "cols": column_positions, "alpha": decoder.alpha,
+              "row_offset": decoder.row_offset, "column_offset": decoder.column_offset}
+    return _inject(value, inputs, grads)
+
+
+def _nonzero_term(decoder, row_positions, column_positions, cells):
+    """``sum_ij A_ij logit_ij`` and its gradients, without touching the zero cells.
+
+    With ``||X_i - Y_j||^2 = |X_i|^2 + |Y_j|^2 - 2 X_i . Y_j`` the sum needs only the row
+    and column sums of A and one product ``A Y`` (a sparse matmul for sparse A)::
+
+        alpha sum(A) + sum_i r_i a_i + sum_j c_j b_j
+        - sum_i r_i |X_i|^2 - sum_j c_j |Y_j|^2 + 2 sum_i X_i . (A Y)_i
+    """
+    with torch.no_grad():
+        a_y = propagate(cells.matrix, column_positions)
+        at_x = propagate(cells.matrix_t, row_positions)
+        row_sq = row_positions.pow(2).sum(1)
+        column_sq = column_positions.pow(2).sum(1)
+        value = (decoder.alpha * cells.total
+                 - (cells.row_sums * row_sq).sum() - (cells.column_sums * column_sq).sum()
+                 + 2.0 * (row_positions * a_y).sum())
+        grads = {"rows": 2.0 * (a_y - cells.row_sums[:, None] * row_positions),
+                 "cols": 2.0 * (at_x - cells.column_sums[:, None] * column_positions),
+                 "alpha": torch.tensor(cells.total, device=row_positions.device)}
+        if decoder.degree_corrected:
+            value = value + (cells.row_sums * decoder.row_offset).sum() + (
+                cells.column_sums * decoder.column_offset).sum()
+            grads["row_offset"] = cells.row_sums
+            grads["column_offset"] = cells.column_sums
+    return value, grads
+
+
+def _exact_all_cells(decoder, row_positions, column_positions, chunk_cells, need_grads):
+    """Exact ``sum_ij -softplus(logit_ij)`` and its gradients, in row chunks.
+
+    The gradient is written out rather than taken by autograd: with ``s = sigmoid(logit)``,
+    d/d logit = -s, so d/dX_i = 2 (sum_j s_ij X_i - sum_j s_ij Y_j) and likewise for Y_j;
+    this needs one M x P temporary per chunk instead of autograd's several.
+    """
+    n_rows, n_cols = row_positions.shape[0], column_positions.shape[0]
+    rows_per_chunk = max(1, chunk_cells // max(n_cols, 1))
+    device = row_positions.device
+    total = torch.zeros((), device=device)
+    row_mass = torch.zeros(n_rows, device=device)
+    column_mass = torch.zeros(n_cols, device=device)
+    grad_rows = torch.zeros_like(row_positions)
+    grad_cols = torch.zeros_like(column_positions)
+    with torch.no_grad():
+        for start in range(0, n_rows, rows_per_chunk):
+            stop = min(start + rows_per_chunk, n_rows)
+            chunk_positions = row_positions[start:stop]
+            logits = decoder.block_logits(chunk_positions, column_positions,
+                                          row_index=torch.arange(start, stop, device=device))
+            total += bernoulli_all_cells_term(logits)
+            if not need_grads:
+                continue
+            link = torch.sigmoid(logits)  # minus the gradient w.r.t. the logits
+            row_mass[start:stop] = link.sum(1)
+            column_mass += link.sum(0)
+            grad_rows[start:stop] = 2.0 * (row_mass[start:stop, None] * chunk_positions
+                                           - link @ column_positions)
+            grad_cols -= 2.0 * (link.T @ chunk_positions)
+    if not need_grads:
+        return total, None
+    grad_cols += 2.0 * column_mass[:, None] * column_positions
+    grads = {"rows": grad_rows, "cols": grad_cols, "alpha": -row_mass.sum(),
+             "row_offset": -row_mass, "column_offset": -column_mass}
+    return total, grads
+
+
+def _sampled_all_cells(decoder, row_positions, column_positions, n_sampled_cells, generator,
+                       need_grads):
+    """Unbiased estimate of the all-cells sum from uniformly drawn cells, and its gradients."""
+    n_rows, n_cols = row_positions.shape[0], column_positions.shape[0]
+    device = row_positions.device
+    rows = torch.randint(n_rows, (n_sampled_cells,), generator=generator, device=device)
+    cols = torch.randint(n_cols, (n_sampled_cells,), generator=generator, device=device)
+    weight = (n_rows * n_cols) / n_sampled_cells
+    row_leaf = row_positions.requires_grad_(need_grads)
+    col_leaf = column_positions.requires_grad_(need_grads)
+    with torch.enable_grad() if need_grads else torch.no_grad():
+        value = weight * bernoulli_all_cells_term(
+            decoder.cell_logits(row_leaf, col_leaf, rows, cols))
+    if not need_grads:
+        return value, None
+    names = ["rows", "cols", "alpha", "row_offset", "column_offset"]
+    inputs = [row_leaf, col_leaf, decoder.alpha, decoder.row_offset, decoder.column_offset]
+    present = [(name, tensor) for name, tensor in zip(names, inputs) if tensor is not None]
+    grads = torch.autograd.grad(value, [tensor for _, tensor in present])
+    return value.detach(), {name: grad for (name, _), grad in zip(present, grads)}
+
+
+def _inject(value, inputs, grads):
+    """A scalar equal to ``value`` whose gradient w.r.t. each input is the given gradient.
+
+    ``sum(input * grad) - sum(input * grad).detach()`` is zero in value and carries
+    ``grad``; inputs that are None (no degree correction) are skipped.
+    """
+    surrogate = value
+    for name, tensor in inputs.items():
+        if tensor is None or grads.get(name) is None:
+            continue
+        link = (tensor * grads[name]).sum()
+        surrogate = surrogate + link - link.detach()
+    return surrogate

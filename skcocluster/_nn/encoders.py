@@ -1,0 +1,167 @@
+"""Bipartite two-hop graph neural network encoders (model.md, "Encoders").
+
+One class serves both sides: the row encoder propagates over ``Abar^T`` then ``Abar``, the
+column encoder over ``Abar`` then ``Abar^T``. The first layer has one weight row per
+training node of the *other* side's input (one-hot node features), so the encoder is
+transductive in its parameters; new nodes are encoded with the fitted hidden features.
+"""
+
+import torch
+from torch import nn
+
+
+class _SparseMatmul(torch.autograd.Function):
+    """``operator @ features`` for a sparse CSR operator, differentiable in ``features``.
+
+    The backward pass multiplies by the stored transpose, a forward CSR product, which is
+    far faster than the generic backward of ``torch.sparse.mm``.
+    """
+
+    @staticmethod
+    def forward(ctx, operator, operator_t, features):
+        ctx.operator_t = operator_t
+        return torch.sparse.mm(operator, features)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return None, None, torch.sparse.mm(ctx.operator_t, grad_output)
+
+
+def propagate(operator, features, operator_t=None):
+    """Multiply a (dense or sparse CSR) propagation operator by dense features.
+
+    Parameters
+    ----------
+    operator : Tensor of shape (n, m)
+    features : Tensor of shape (m, k)
+    operator_t : Tensor of shape (m, n), optional
+        The transpose of a sparse ``operator``; needed only when ``features`` requires grad.
+    """
+    if operator.layout == torch.strided:
+        return operator @ features
+    if operator_t is not None and features.requires_grad:
+        return _SparseMatmul.apply(operator, operator_t, features)
+    return torch.sparse.mm(operator, features)
+
+
+class BipartiteGNNEncoder(nn.Module):
+    """Encoder of one side of the bipartite graph into isotropic Gaussian positions.
+
+    For the row side, with ``Abar`` the normalised M x P matrix::
+
+        H = ReLU(Abar^T W1)            (P, hidden_dim)
+        Z = feature_scale * (Abar H - centre)     (M, hidden_dim)
+        mean = Z W_mean                (M, latent_dim)
+        log_var = max(floor, Z w_var + b_var)   (M,)
+
+    Parameters
+    ----------
+    first_layer_init : Tensor of shape (n_inputs, hidden_dim)
+        Initial first-layer weights, one row per node of this side (``n_inputs`` is the
+        number of rows for the row encoder).
+    latent_dim : int
+        Dimension D of the latent positions.
+    log_var_floor : float
+        Lower bound on the posterior log-variance.
+    share_first_layer : bool
+        If False, the variance head gets its own first layer (initialised as a copy).
+    generator : torch.Generator
+        Draws the head weights.
+    """
+
+    def __init__(self, first_layer_init, latent_dim, *, log_var_floor, share_first_layer,
+                 generator):
+        super().__init__()
+        hidden_dim = first_layer_init.shape[1]
+        self.log_var_floor = float(log_var_floor)
+        self.first_layer = nn.Parameter(first_layer_init.clone())
+        self.first_layer_var = (
+            None if share_first_layer else nn.Parameter(first_layer_init.clone())
+        )
+        bound = (6.0 / (hidden_dim + latent_dim)) ** 0.5  # Glorot uniform
+        head = (torch.rand(hidden_dim, latent_dim, generator=generator,
+                           device=first_layer_init.device) * 2 - 1) * bound
+        self.mean_head = nn.Parameter(head)
+        self.var_head = nn.Parameter(torch.zeros(hidden_dim, 1, device=first_layer_init.device))
+        # Start the posterior spread small next to the unit spread of the means.
+        self.var_bias = nn.Parameter(torch.full((1,), -4.0, device=first_layer_init.device))
+        # A fixed factor (not a weight) undoes the shrinkage of two-hop propagation, so the
+        # weights stay O(1) and Adam's step size stays meaningful (model.md, finding 2).
+        self.register_buffer("feature_scale", torch.ones((), device=first_layer_init.device))
+
+    def hidden(self, operator_in, operator_out, first_layer=None):
+        """Return the first-hop hidden features ``ReLU(operator_in @ W1)``.
+
+        ``operator_out`` is the transpose of ``operator_in`` (used by the backward pass).
+        """
+        weights = self.first_layer if first_layer is None else first_layer
+        return torch.relu(propagate(operator_in, weights, operator_out))
+
+    def forward(self, operator_in, operator_out):
+        """Encode every training node of this side.
+
+        Parameters
+        ----------
+        operator_in : Tensor of shape (n_other, n_nodes)
+            First-hop operator (``Abar^T`` for rows).
+        operator_out : Tensor of shape (n_nodes, n_other)
+            Second-hop operator (``Abar`` for rows).
+
+        Returns
+        -------
+        mean : Tensor of shape (n_nodes, latent_dim)
+        log_var : Tensor of shape (n_nodes,)
+        """
+        hidden = self.hidden(operator_in, operator_out)
+        hidden_var = hidden if self.first_layer_var is None else self.hidden(
+            operator_in, operator_out, self.first_layer_var)
+        return self.heads(propagate(operator_out, hidden, operator_in),
+                          propagate(operator_out, hidden_var, operator_in))
+
+    def heads(self, propagated, propagated_var, centres=None):
+        """Apply the mean and log-variance heads to second-hop features.
+
+        The features are centred over the side's nodes (``centres`` given: the fitted
+        centres, for new nodes). Without it the propagation's leading, trivial direction
+        (the square-root degrees, singular value 1) dwarfs every informative one, and all
+        positions start on top of each other.
+        """
+        if centres is None:
+            centres = (propagated.mean(0), propagated_var.mean(0))
+        features = (propagated - centres[0]) * self.feature_scale
+        features_var = (propagated_var - centres[1]) * self.feature_scale
+        mean = features @ self.mean_head
+        log_var = (features_var @ self.var_head).squeeze(1) + self.var_bias
+        return mean, torch.clamp(log_var, min=self.log_var_floor)
+
+    @torch.no_grad()
+    def fitted_state(self, operator_in, operator_out):
+        """The detached hidden features and feature centres that encode new nodes.
+
+        Returns
+        -------
+        hidden, hidden_var : Tensor of shape (n_other, hidden_dim)
+        centres : tuple of two Tensors of shape (hidden_dim,)
+        """
+        hidden = self.hidden(operator_in, operator_out)
+        hidden_var = hidden if self.first_layer_var is None else self.hidden(
+            operator_in, operator_out, self.first_layer_var)
+        centres = (propagate(operator_out, hidden).mean(0),
+                   propagate(operator_out, hidden_var).mean(0))
+        return hidden, hidden_var, centres
+
+    @torch.no_grad()
+    def calibrate_scale(self, operator_in, operator_out):
+        """Set ``feature_scale`` so the initial posterior means have a set spread.
+
+        Each coordinate of the means gets standard deviation ``1 / sqrt(2 D)``, so that the
+        squared distance between a row and a column starts near 1, where the decoder's
+        sigmoid is neither flat nor saturated.
+        """
+        self.feature_scale.fill_(1.0)
+        propagated = propagate(operator_out, self.hidden(operator_in, operator_out))
+        mean = (propagated - propagated.mean(0)) @ self.mean_head
+        spread = mean.std() if mean.numel() > 1 else torch.zeros(())
+        target = (2.0 * self.mean_head.shape[1]) ** -0.5
+        if torch.isfinite(spread) and spread > 0:
+            self.feature_scale.fill_(float(target / spread))

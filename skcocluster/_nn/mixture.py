@@ -1,0 +1,157 @@
+"""Gaussian-mixture prior over one side's latent positions and its closed-form update.
+
+model.md, "ELBO" and "Explicit step". Rows and columns use the same functions; the caller
+passes the posterior means and log-variances of one side.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+# Proportions never reach exactly 0, so log(pi) stays finite when a cluster empties.
+MIN_PROPORTION = 1e-8
+# Responsibility mass under which a cluster counts as empty for the mean/variance update.
+EMPTY_CLUSTER_MASS = 1e-6
+
+
+def gaussian_kl_matrix(post_mean, post_log_var, comp_means, comp_vars):
+    """KL divergence from each isotropic posterior to each mixture component.
+
+    ``KL_ik = 1/2 (D log(s_k^2 / v_i) - D + D v_i / s_k^2 + ||m_k - mu_i||^2 / s_k^2)``
+
+    Parameters
+    ----------
+    post_mean : Tensor of shape (n, D)
+    post_log_var : Tensor of shape (n,)
+        Log of the posterior variance ``v_i`` (one scalar per node).
+    comp_means : Tensor of shape (K, D)
+    comp_vars : Tensor of shape (K,)
+
+    Returns
+    -------
+    kl : Tensor of shape (n, K)
+    """
+    latent_dim = post_mean.shape[1]
+    sq_dist = (post_mean.pow(2).sum(1, keepdim=True) + comp_means.pow(2).sum(1)
+               - 2.0 * post_mean @ comp_means.T).clamp(min=0)
+    post_var = post_log_var.exp()[:, None]
+    return 0.5 * (latent_dim * (comp_vars.log()[None, :] - post_log_var[:, None])
+                  - latent_dim
+                  + latent_dim * post_var / comp_vars[None, :]
+                  + sq_dist / comp_vars[None, :])
+
+
+def responsibilities(kl, log_proportions):
+    """``gamma_ik ∝ pi_k exp(-KL_ik)``, normalised in log space.
+
+    Returns
+    -------
+    resp : Tensor of shape (n, K)
+    """
+    return torch.softmax(log_proportions[None, :] - kl, dim=1)
+
+
+def mixture_update(resp, post_mean, post_log_var, *, shared_variance, var_floor):
+    """Closed-form proportions, means and variances given responsibilities.
+
+    Means use the responsibilities; variances use the *new* means. An empty cluster
+    (responsibility mass under ``EMPTY_CLUSTER_MASS``) keeps a proportion of
+    ``MIN_PROPORTION``, takes the posterior mean of the node it explains best as its
+    mean, and the average variance of the side, so it can be re-populated later.
+
+    Parameters
+    ----------
+    resp : Tensor of shape (n, K)
+    post_mean : Tensor of shape (n, D)
+    post_log_var : Tensor of shape (n,)
+    shared_variance : bool
+        One variance for all components of the side (True) or one per component.
+    var_floor : float
+        Lower bound on every component variance.
+
+    Returns
+    -------
+    proportions : Tensor of shape (K,)
+    means : Tensor of shape (K, D)
+    variances : Tensor of shape (K,)
+    """
+    n_nodes, latent_dim = post_mean.shape
+    mass = resp.sum(0)
+    empty = mass < EMPTY_CLUSTER_MASS
+    safe_mass = mass.clamp(min=EMPTY_CLUSTER_MASS)
+    proportions = (mass / n_nodes).clamp(min=MIN_PROPORTION)
+    proportions = proportions / proportions.sum()
+    means = (resp.T @ post_mean) / safe_mass[:, None]
+    if empty.any():
+        means[empty] = post_mean[resp[:, empty].argmax(0)]
+    sq_dist = (post_mean.pow(2).sum(1, keepdim=True) + means.pow(2).sum(1)
+               - 2.0 * post_mean @ means.T).clamp(min=0)
+    spread = resp * (latent_dim * post_log_var.exp()[:, None] + sq_dist)  # (n, K)
+    if shared_variance:
+        variance = spread.sum() / (latent_dim * n_nodes)
+        variances = variance.expand(resp.shape[1]).clone()
+    else:
+        variances = spread.sum(0) / (latent_dim * safe_mass)
+        if empty.any():
+            variances[empty] = spread.sum() / (latent_dim * n_nodes)
+    return proportions, means, variances.clamp(min=var_floor)
+
+
+def entropy_terms(resp, log_proportions):
+    """``sum_ik gamma_ik log(pi_k / gamma_ik)``, with 0 log 0 = 0."""
+    log_resp = torch.log(resp.clamp(min=torch.finfo(resp.dtype).tiny))
+    return (resp * (log_proportions[None, :] - log_resp)).sum()
+
+
+class GaussianMixturePrior(nn.Module):
+    """The mixture parameters of one side, held as buffers (updated in closed form).
+
+    Parameters
+    ----------
+    n_components : int
+    latent_dim : int
+    shared_variance : bool
+        See :func:`mixture_update`.
+    var_floor : float
+        Lower bound on the component variances.
+    """
+
+    def __init__(self, n_components, latent_dim, *, shared_variance, var_floor):
+        super().__init__()
+        self.shared_variance = bool(shared_variance)
+        self.var_floor = float(var_floor)
+        self.register_buffer("log_proportions",
+                             torch.full((n_components,), -math.log(n_components)))
+        self.register_buffer("means", torch.zeros(n_components, latent_dim))
+        self.register_buffer("variances", torch.ones(n_components))
+
+    def kl(self, post_mean, post_log_var):
+        """KL matrix of shape (n, K) from each posterior to each component."""
+        return gaussian_kl_matrix(post_mean, post_log_var, self.means, self.variances)
+
+    def responsibilities(self, post_mean, post_log_var):
+        """Posterior memberships of shape (n, K) under the current parameters."""
+        return responsibilities(self.kl(post_mean, post_log_var), self.log_proportions)
+
+    @torch.no_grad()
+    def update(self, resp, post_mean, post_log_var):
+        """Set the parameters to their closed-form values given responsibilities."""
+        proportions, means, variances = mixture_update(
+            resp, post_mean, post_log_var,
+            shared_variance=self.shared_variance, var_floor=self.var_floor)
+        self.log_proportions.copy_(proportions.log())
+        self.means.copy_(means)
+        self.variances.copy_(variances)
+
+    @torch.no_grad()
+    def explicit_step(self, post_mean, post_log_var):
+        """One E then M step (model.md order); returns the responsibilities used."""
+        resp = self.responsibilities(post_mean, post_log_var)
+        self.update(resp, post_mean, post_log_var)
+        return resp
+
+    def prior_terms(self, resp, post_mean, post_log_var):
+        """``- sum gamma KL + sum gamma log(pi / gamma)`` for this side (a scalar)."""
+        kl = self.kl(post_mean, post_log_var)
+        return -(resp * kl).sum() + entropy_terms(resp, self.log_proportions)

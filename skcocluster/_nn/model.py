@@ -1,0 +1,77 @@
+"""The deep latent block model as one torch module: encoders, decoder and both priors."""
+
+import torch
+from torch import nn
+
+from .decoders import LatentPositionDecoder
+from .encoders import BipartiteGNNEncoder
+from .mixture import GaussianMixturePrior
+
+
+class DeepLatentBlockModel(nn.Module):
+    """Row and column encoders, the latent-position decoder and the two mixture priors.
+
+    Parameters
+    ----------
+    row_first_layer, column_first_layer : Tensor of shape (M, h) and (P, h)
+        Initial first-layer weights of the row and column encoders.
+    latent_dim : int
+    n_row_clusters, n_column_clusters : int
+    alpha_init : float
+    row_offset_init, column_offset_init : Tensor or None
+        Degree-correction offsets (None: no degree correction).
+    log_var_floor : float
+    share_first_layer : bool
+    shared_variance : bool
+    var_floor : float
+    generator : torch.Generator
+    """
+
+    def __init__(self, row_first_layer, column_first_layer, *, latent_dim, n_row_clusters,
+                 n_column_clusters, alpha_init, row_offset_init, column_offset_init,
+                 log_var_floor, share_first_layer, shared_variance, var_floor, generator):
+        super().__init__()
+        encoder_options = dict(log_var_floor=log_var_floor, share_first_layer=share_first_layer,
+                               generator=generator)
+        self.row_encoder = BipartiteGNNEncoder(row_first_layer, latent_dim, **encoder_options)
+        self.column_encoder = BipartiteGNNEncoder(column_first_layer, latent_dim,
+                                                  **encoder_options)
+        self.decoder = LatentPositionDecoder(alpha_init, row_offset_init, column_offset_init)
+        prior_options = dict(shared_variance=shared_variance, var_floor=var_floor)
+        self.row_prior = GaussianMixturePrior(n_row_clusters, latent_dim, **prior_options)
+        self.column_prior = GaussianMixturePrior(n_column_clusters, latent_dim, **prior_options)
+        self.to(row_first_layer.device)
+
+    def encode(self, adjacency, adjacency_t):
+        """Posterior means and log-variances of every training row and column.
+
+        Parameters
+        ----------
+        adjacency : Tensor of shape (M, P)
+            The normalised matrix ``Abar`` (dense or sparse CSR).
+        adjacency_t : Tensor of shape (P, M)
+            Its transpose.
+
+        Returns
+        -------
+        row_mean, row_log_var, column_mean, column_log_var : Tensor
+            Shapes (M, D), (M,), (P, D), (P,).
+        """
+        row_mean, row_log_var = self.row_encoder(adjacency_t, adjacency)
+        column_mean, column_log_var = self.column_encoder(adjacency, adjacency_t)
+        return row_mean, row_log_var, column_mean, column_log_var
+
+    def calibrate(self, adjacency, adjacency_t):
+        """Fix the encoders' feature scales so the initial features have unit spread."""
+        self.row_encoder.calibrate_scale(adjacency_t, adjacency)
+        self.column_encoder.calibrate_scale(adjacency, adjacency_t)
+
+    def network_parameters(self):
+        """The parameters trained by gradient (encoders and decoder, not the priors)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+
+def standard_normal_kl(mean, log_var):
+    """Sum over nodes of ``KL(N(mean, exp(log_var) I) || N(0, I))`` (pretraining prior)."""
+    latent_dim = mean.shape[1]
+    return 0.5 * (latent_dim * (log_var.exp() - 1.0 - log_var) + mean.pow(2).sum(1)).sum()

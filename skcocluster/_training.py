@@ -1,0 +1,269 @@
+"""Training of the deep latent block model: initialisation, pretraining, the alternating loop,
+stopping, and the exact final bound used to compare restarts (model.md, "Pretraining and
+initialisation", "Implicit step", "Stopping and restarts")."""
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+
+from ._elbo import reconstruction_term, sample_positions
+from ._nn.model import DeepLatentBlockModel, standard_normal_kl
+
+# Pretraining pulls the positions only lightly towards N(0, I) (model.md, finding 5).
+PRETRAIN_KL_WEIGHT = 1e-4
+# Epochs compared by the stopping rule: the mean of the last WINDOW against the WINDOW before.
+STOPPING_WINDOW = 10
+# The exact bound that ranks restarts uses this seed for its draw, so all restarts are
+# compared on the same noise (common random numbers).
+FINAL_BOUND_SEED = 12345
+
+
+@dataclass
+class TrainingConfig:
+    """Everything the training loop needs from the estimator's parameters."""
+
+    n_row_clusters: int
+    n_column_clusters: int
+    latent_dim: int
+    hidden_dim: int
+    pretrain_epochs: int
+    max_iter: int
+    learning_rate: float
+    tol: float
+    log_var_floor: float
+    share_first_layer: bool
+    shared_variance: bool
+    var_floor: float
+    degree_correction: bool
+    n_sampled_cells: object  # None (exact) or int
+    verbose: int = 0
+
+
+@dataclass
+class TrainingData:
+    """The data on the training device, prepared once for all restarts.
+
+    Attributes
+    ----------
+    adjacency, adjacency_t : Tensor
+        ``Abar`` (M, P) and its transpose, dense or sparse CSR.
+    cells : CellData
+        Nonzero cells of the raw matrix.
+    row_density, column_density : ndarray of shape (M,) and (P,)
+        Mean value of each row (column), for the degree-correction offsets.
+    density : float
+        Mean value of the matrix.
+    row_singular, column_singular : ndarray of shape (M, k) and (P, k)
+        Leading singular vectors of ``Abar`` for the spectral start.
+    """
+
+    adjacency: torch.Tensor
+    adjacency_t: torch.Tensor
+    cells: object
+    row_density: np.ndarray
+    column_density: np.ndarray
+    density: float
+    row_singular: np.ndarray
+    column_singular: np.ndarray
+
+
+@dataclass
+class SingleFit:
+    """The outcome of one restart."""
+
+    model: DeepLatentBlockModel
+    row_resp: torch.Tensor
+    column_resp: torch.Tensor
+    lower_bound: float
+    history: list = field(default_factory=list)
+    pretrain_history: list = field(default_factory=list)
+    n_iter: int = 0
+    converged: bool = False
+    seconds: float = 0.0
+
+
+def _logit(p):
+    return math.log(p) - math.log1p(-p)
+
+
+def clipped_logit(density, n_cells):
+    """Logit of densities kept inside ``[0.5 / n, 1 - 0.5 / n]`` so it stays finite."""
+    low = 0.5 / n_cells
+    clipped = np.clip(density, low, 1.0 - low)
+    return np.log(clipped) - np.log1p(-clipped)
+
+
+def first_layer_weights(singular, n_nodes, hidden_dim, init, generator, device):
+    """Initial first-layer weights of one encoder, O(1) in size.
+
+    ``init='spectral'`` uses ``sqrt(n) [U, -U]`` (both signs so the ReLU keeps the
+    information, model.md finding 3) completed by random columns when there are fewer
+    singular vectors than needed; ``'random'`` draws N(0, 1) weights.
+    """
+    weights = torch.randn(n_nodes, hidden_dim, generator=generator, device="cpu")
+    if init == "spectral":
+        signed = np.hstack([singular, -singular])[:, :hidden_dim] * math.sqrt(n_nodes)
+        weights[:, :signed.shape[1]] = torch.as_tensor(signed, dtype=torch.float32)
+    return weights.to(device)
+
+
+def build_model(data, config, init, generator, device):
+    """A freshly initialised model for one restart."""
+    n_rows, n_cols = data.row_density.shape[0], data.column_density.shape[0]
+    row_offsets = column_offsets = None
+    alpha = _logit(min(max(data.density, 0.5 / (n_rows * n_cols)), 1 - 0.5 / (n_rows * n_cols)))
+    if config.degree_correction:
+        row_offsets = torch.as_tensor(clipped_logit(data.row_density, n_cols) - alpha,
+                                      dtype=torch.float32, device=device)
+        column_offsets = torch.as_tensor(clipped_logit(data.column_density, n_rows) - alpha,
+                                         dtype=torch.float32, device=device)
+    model = DeepLatentBlockModel(
+        first_layer_weights(data.row_singular, n_rows, config.hidden_dim, init, generator, device),
+        first_layer_weights(data.column_singular, n_cols, config.hidden_dim, init, generator,
+                            device),
+        latent_dim=config.latent_dim, n_row_clusters=config.n_row_clusters,
+        n_column_clusters=config.n_column_clusters, alpha_init=alpha,
+        row_offset_init=row_offsets, column_offset_init=column_offsets,
+        log_var_floor=config.log_var_floor, share_first_layer=config.share_first_layer,
+        shared_variance=config.shared_variance, var_floor=config.var_floor,
+        generator=_cpu_generator(generator))
+    model.calibrate(data.adjacency, data.adjacency_t)
+    return model
+
+
+def _cpu_generator(generator):
+    """A CPU generator derived from ``generator`` (head initialisation draws on CPU)."""
+    seed = int(torch.randint(2 ** 31 - 1, (1,), generator=generator,
+                             device=generator.device).item())
+    return torch.Generator().manual_seed(seed)
+
+
+def reconstruction(model, data, config, posteriors, generator):
+    """One-draw estimate of ``E_q[log p(A | X, Y)]`` (exact or sampled all-cells sum)."""
+    row_mean, row_log_var, column_mean, column_log_var = posteriors
+    row_positions = sample_positions(row_mean, row_log_var, generator)
+    column_positions = sample_positions(column_mean, column_log_var, generator)
+    return reconstruction_term(model.decoder, row_positions, column_positions, data.cells,
+                               n_sampled_cells=config.n_sampled_cells, generator=generator)
+
+
+def pretrain(model, data, config, generator, progress):
+    """Train encoders and decoder as a graph autoencoder; returns the loss history."""
+    optimizer = torch.optim.Adam(model.network_parameters(), lr=config.learning_rate * 2)
+    n_cells = data.cells.n_cells
+    history = []
+    for epoch in range(config.pretrain_epochs):
+        optimizer.zero_grad(set_to_none=True)
+        posteriors = model.encode(data.adjacency, data.adjacency_t)
+        row_mean, row_log_var, column_mean, column_log_var = posteriors
+        objective = reconstruction(model, data, config, posteriors, generator) - (
+            PRETRAIN_KL_WEIGHT * (standard_normal_kl(row_mean, row_log_var)
+                                  + standard_normal_kl(column_mean, column_log_var)))
+        (-objective / n_cells).backward()
+        optimizer.step()
+        history.append(float(objective.detach()) / n_cells)
+        progress.update("pretrain", epoch, history[-1])
+    return history
+
+
+def kmeans_start(model, data, config, seed):
+    """Memberships from k-means on the posterior means, then one closed-form update."""
+    with torch.no_grad():
+        row_mean, row_log_var, column_mean, column_log_var = model.encode(
+            data.adjacency, data.adjacency_t)
+    row_resp = _kmeans_resp(row_mean, config.n_row_clusters, seed)
+    column_resp = _kmeans_resp(column_mean, config.n_column_clusters, seed)
+    model.row_prior.update(row_resp, row_mean, row_log_var)
+    model.column_prior.update(column_resp, column_mean, column_log_var)
+
+
+def _kmeans_resp(mean, n_clusters, seed):
+    points = mean.detach().cpu().double().numpy()
+    labels = KMeans(n_clusters, n_init=3, random_state=seed).fit_predict(points)
+    resp = torch.zeros(mean.shape[0], n_clusters, dtype=mean.dtype, device=mean.device)
+    resp[torch.arange(mean.shape[0]), torch.as_tensor(labels, device=mean.device)] = 1.0
+    return resp
+
+
+def elbo(model, data, config, posteriors, row_resp, column_resp, generator):
+    """The ELBO (a scalar tensor) with the mixture parameters held fixed."""
+    row_mean, row_log_var, column_mean, column_log_var = posteriors
+    return (reconstruction(model, data, config, posteriors, generator)
+            + model.row_prior.prior_terms(row_resp, row_mean, row_log_var)
+            + model.column_prior.prior_terms(column_resp, column_mean, column_log_var))
+
+
+def has_converged(history, tol):
+    """Whether the smoothed relative gain of the ELBO has fallen under ``tol``."""
+    if len(history) < 2 * STOPPING_WINDOW:
+        return False
+    recent = np.mean(history[-STOPPING_WINDOW:])
+    previous = np.mean(history[-2 * STOPPING_WINDOW:-STOPPING_WINDOW])
+    return (recent - previous) < tol * abs(previous)
+
+
+def alternate(model, data, config, generator, progress):
+    """The alternating loop: explicit step then implicit (Adam) step, until convergence.
+
+    Returns
+    -------
+    history : list of float
+        ELBO per cell of each epoch.
+    converged : bool
+    """
+    optimizer = torch.optim.Adam(model.network_parameters(), lr=config.learning_rate)
+    n_cells = data.cells.n_cells
+    history = []
+    for epoch in range(config.max_iter):
+        optimizer.zero_grad(set_to_none=True)
+        posteriors = model.encode(data.adjacency, data.adjacency_t)
+        detached = [p.detach() for p in posteriors]
+        row_resp = model.row_prior.explicit_step(detached[0], detached[1])
+        column_resp = model.column_prior.explicit_step(detached[2], detached[3])
+        bound = elbo(model, data, config, posteriors, row_resp, column_resp, generator)
+        (-bound / n_cells).backward()
+        optimizer.step()
+        history.append(float(bound.detach()) / n_cells)
+        progress.update("train", epoch, history[-1])
+        if has_converged(history, config.tol):
+            return history, True
+    return history, False
+
+
+@torch.no_grad()
+def final_state(model, data, config):
+    """Final memberships and the exact ELBO per cell.
+
+    One explicit step, then the memberships under the updated mixtures, so that they are
+    exactly what ``predict_proba`` gives on the training matrix. The all-cells sum is exact
+    here whatever the training used, and the draw of the positions uses a fixed seed, so
+    restarts are ranked on the same footing.
+    """
+    posteriors = model.encode(data.adjacency, data.adjacency_t)
+    model.row_prior.explicit_step(posteriors[0], posteriors[1])
+    model.column_prior.explicit_step(posteriors[2], posteriors[3])
+    row_resp = model.row_prior.responsibilities(posteriors[0], posteriors[1])
+    column_resp = model.column_prior.responsibilities(posteriors[2], posteriors[3])
+    generator = torch.Generator(device=posteriors[0].device).manual_seed(FINAL_BOUND_SEED)
+    exact = TrainingConfig(**{**config.__dict__, "n_sampled_cells": None})
+    bound = elbo(model, data, exact, posteriors, row_resp, column_resp, generator)
+    return row_resp, column_resp, float(bound) / data.cells.n_cells
+
+
+def fit_once(data, config, init, seed, device, progress):
+    """One restart: initialise, pretrain, k-means start, alternate, final bound."""
+    start = time.perf_counter()
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+    model = build_model(data, config, init, generator, device)
+    pretrain_history = pretrain(model, data, config, generator, progress)
+    kmeans_start(model, data, config, int(seed))
+    history, converged = alternate(model, data, config, generator, progress)
+    row_resp, column_resp, lower_bound = final_state(model, data, config)
+    return SingleFit(model=model, row_resp=row_resp, column_resp=column_resp,
+                     lower_bound=lower_bound, history=history,
+                     pretrain_history=pretrain_history, n_iter=len(history),
+                     converged=converged, seconds=time.perf_counter() - start)
