@@ -13,10 +13,23 @@ from sklearn.base import BaseEstimator, BiclusterMixin, TransformerMixin
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._graph import as_csr, check_cluster_counts, check_n_clusters, check_values_for_likelihood
+from ._graph import (as_csr, check_cluster_counts, check_n_clusters,
+                     check_values_for_likelihood, resolve_likelihood)
 
 # Largest reconstruction returned in one piece; beyond it, ask for a subset.
 MAX_RECONSTRUCT_CELLS = 5 * 10 ** 7
+
+
+# sklearn estimator checks that cannot apply to these estimators, with the reason; the
+# compatibility tests pass this to ``parametrize_with_checks(expected_failed_checks=...)``.
+EXPECTED_FAILED_CHECKS = {
+    "check_estimator_sparse_array": (
+        "assumes that predict_proba belongs to a classifier (it reads classifier tags and "
+        "expects 2 or 4 classes); ours gives cluster memberships. Sparse input of every "
+        "format is tested in tests/test_dlbm.py."),
+    "check_estimator_sparse_matrix": (
+        "assumes that predict_proba belongs to a classifier (see check_estimator_sparse_array)."),
+}
 
 
 class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
@@ -25,18 +38,27 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = False
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
     # ------------------------------------------------------------------ validation
-    def _validated_matrix(self, X, *, reset):
-        """Validate ``X`` and return it as a float64 CSR matrix with checked values."""
+    def _validated_matrix(self, X, *, reset, return_dtype=False):
+        """Validate ``X`` and return it as a float64 CSR matrix with checked values.
+
+        With ``reset=True`` (fit) this also resolves ``likelihood='auto'`` into the fitted
+        attribute ``likelihood_``.
+        """
         X = validate_data(self, X, accept_sparse=True, dtype=[np.float64, np.float32],
                           reset=reset, ensure_min_samples=1, ensure_min_features=1)
         csr = as_csr(X)
-        check_values_for_likelihood(csr, self._likelihood(), allow_empty=not reset,
+        if reset:
+            if not np.all(np.isfinite(csr.data)):
+                raise ValueError("Input X contains NaN or infinity.")
+            self.likelihood_ = resolve_likelihood(csr, self.likelihood)
+        check_values_for_likelihood(csr, self.likelihood_, allow_empty=not reset,
                                     estimator_name=type(self).__name__)
-        return csr
+        return (csr, X.dtype) if return_dtype else csr
 
     def _validated_columns(self, X):
         """Validate new columns given as a matrix over the training rows; return its transpose.
@@ -58,12 +80,9 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
                 f"X has {X.shape[0]} rows, but {type(self).__name__} was fitted on "
                 f"{self.n_rows_in_} rows: new columns must be given over the training rows.")
         csr = as_csr(X)
-        check_values_for_likelihood(csr, self._likelihood(), allow_empty=True,
+        check_values_for_likelihood(csr, self.likelihood_, allow_empty=True,
                                     estimator_name=type(self).__name__)
         return as_csr(csr.T)
-
-    def _likelihood(self):
-        return "bernoulli"
 
     def _seeds(self, n_seeds):
         """Independent integer seeds drawn from ``random_state``."""
@@ -187,9 +206,11 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         positions : ndarray of shape (n_new_rows, latent_dim)
+            float32 for float32 input, float64 otherwise.
         """
         check_is_fitted(self)
-        return self._row_positions(self._validated_matrix(X, reset=False))
+        csr, dtype = self._validated_matrix(X, reset=False, return_dtype=True)
+        return self._row_positions(csr).astype(dtype, copy=False)
 
     def score(self, X, y=None):
         """Evidence lower bound per cell of the rows of ``X`` under the fitted model.
@@ -221,7 +242,8 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         expected : ndarray of shape (n_selected_rows, n_selected_columns)
-            For the Bernoulli likelihood, the cell probabilities.
+            The expected cell values under the fitted likelihood at the posterior means
+            of the positions: probabilities (Bernoulli), rates (Poisson) or means (Gaussian).
         """
         check_is_fitted(self)
         rows = _selection(rows, self.n_rows_in_, "rows")

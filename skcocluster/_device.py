@@ -4,8 +4,11 @@ All host-to-device copies of the data happen here, once per fit, so the training
 never moves data between host and device.
 """
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import gammaln
 import torch
 from sklearn.utils.extmath import randomized_svd
 
@@ -46,11 +49,15 @@ def to_torch_operator(matrix, device, dense):
     if dense:
         return torch.as_tensor(matrix.toarray(), dtype=torch.float32, device=device)
     matrix = sp.csr_matrix(matrix)
-    return torch.sparse_csr_tensor(
-        torch.as_tensor(matrix.indptr, dtype=torch.int64),
-        torch.as_tensor(matrix.indices, dtype=torch.int64),
-        torch.as_tensor(matrix.data, dtype=torch.float32),
-        size=matrix.shape, device=device)
+    with warnings.catch_warnings():
+        # torch flags its CSR support as beta on every construction; we rely only on
+        # torch.sparse.mm with a dense right-hand side, which is stable.
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.as_tensor(matrix.indptr, dtype=torch.int64),
+            torch.as_tensor(matrix.indices, dtype=torch.int64),
+            torch.as_tensor(matrix.data, dtype=torch.float32),
+            size=matrix.shape, device=device, check_invariants=False)
 
 
 def layout_is_dense(csr):
@@ -68,7 +75,9 @@ def cell_data(csr, device, dense):
                                  device=device),
         column_sums=torch.as_tensor(np.asarray(csr.sum(axis=0)).ravel(), dtype=torch.float32,
                                     device=device),
-        total=float(csr.sum()))
+        total=float(csr.sum()),
+        squared_total=float(np.square(csr.data).sum()),
+        log_factorial_total=float(gammaln(csr.data + 1.0).sum()))
 
 
 def prepare_training_data(csr, hidden_dim, device, random_state):
@@ -103,8 +112,9 @@ def prepare_training_data(csr, hidden_dim, device, random_state):
         adjacency=to_torch_operator(normalised, device, dense),
         adjacency_t=to_torch_operator(normalised.T.tocsr(), device, dense),
         cells=cell_data(csr, device, dense),
-        row_density=np.asarray(csr.sum(axis=1)).ravel() / n_cols,
-        column_density=np.asarray(csr.sum(axis=0)).ravel() / n_rows,
-        density=float(csr.sum()) / n_cells,
+        row_means=np.asarray(csr.sum(axis=1)).ravel() / n_cols,
+        column_means=np.asarray(csr.sum(axis=0)).ravel() / n_rows,
+        mean_value=float(csr.sum()) / n_cells,
+        variance=float(np.square(csr.data).sum()) / n_cells - (float(csr.sum()) / n_cells) ** 2,
         row_singular=u, column_singular=vt.T)
     return data, (row_scale, column_scale)

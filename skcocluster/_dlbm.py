@@ -14,10 +14,11 @@ from ._device import (cell_data, layout_is_dense, prepare_training_data, resolve
                       to_torch_operator)
 from ._elbo import reconstruction_term, sample_positions
 from ._graph import inverse_sqrt_degrees
+from ._lbm_em import natural_parameters, refine_block_model, side_memberships
 from ._nn.decoders import LatentPositionDecoder
 from ._nn.encoders import propagate
 from ._progress import Progress
-from ._training import FINAL_BOUND_SEED, TrainingConfig, clipped_logit, fit_once
+from ._training import FINAL_BOUND_SEED, TrainingConfig, fit_once, initial_eta
 
 # Above this many cells, reconstruction='auto' estimates the all-cells sum from samples.
 SAMPLED_CELLS_THRESHOLD = 2.5 * 10 ** 7
@@ -64,11 +65,23 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         Whether the mean and variance heads share the encoders' first layer.
     cluster_variance : {'shared', 'per_cluster'}, default='shared'
         One variance for all the clusters of a side, or one per cluster (as the seed).
+    likelihood : {'auto', 'bernoulli', 'poisson', 'gaussian'}, default='auto'
+        Distribution of a cell given the positions. 'bernoulli': binary or [0, 1] values,
+        ``eta`` is the logit; 'poisson': non-negative values (counts, tf-idf), ``eta`` is the
+        log-rate; 'gaussian': real values, ``eta`` is the mean, with one noise variance.
+        'auto' takes 'bernoulli' for binary X, 'poisson' for other non-negative X and
+        'gaussian' otherwise; the choice is stored in ``likelihood_``.
     degree_correction : bool, default=False
         Add a per-row and a per-column offset to the decoder's logit
         (``alpha + a_i + b_j - ||X_i - Y_j||^2``), so that row and column totals do not
         drive the clusters.
-    reconstruction : {'auto', 'exact', 'sampled'}, default='auto'
+    block_refinement : bool, default=True
+        After the deep model, run variational EM of the plain Bernoulli latent block model
+        started from its memberships (model.md, finding 6), and report those memberships.
+        On block-structured data this reaches what the block model can reach from the true
+        partition; ``predict_proba`` then uses the refined block model. The latent mixtures
+        are refitted to the refined memberships, so ``row_means_`` etc. describe them.
+    reconstruction : {'auto', 'exact', 'sampled'}, default='auto''
         How the sum over all cells of the likelihood is computed during training: exactly
         (in chunks, never holding M x P with its gradient graph) or estimated from
         uniformly sampled cells (unbiased). 'auto' samples above 2.5e7 cells.
@@ -110,7 +123,10 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
     alpha_ : float
         Decoder intercept.
     block_probabilities_ : ndarray of shape (n_row_clusters, n_column_clusters)
-        Mean value of each block of the data under the soft memberships.
+        Mean cell value of each block under the soft memberships: the block connection
+        probabilities for binary data, the block rates (Poisson) or means (Gaussian).
+    likelihood_ : str
+        The likelihood used ('auto' resolved).
     lower_bound_ : float
         ELBO per cell of the kept restart (exact over all cells, one fixed draw).
     elbo_history_ : ndarray of shape (n_iter_,)
@@ -159,7 +175,9 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         "log_var_floor": [Interval(numbers.Real, None, None, closed="neither")],
         "share_first_layer": ["boolean"],
         "cluster_variance": [StrOptions({"shared", "per_cluster"})],
+        "likelihood": [StrOptions({"auto", "bernoulli", "poisson", "gaussian"})],
         "degree_correction": ["boolean"],
+        "block_refinement": ["boolean"],
         "reconstruction": [StrOptions({"auto", "exact", "sampled"})],
         "n_sampled_cells": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "device": [str, torch.device],
@@ -170,7 +188,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
     def __init__(self, n_clusters=3, *, latent_dim=8, hidden_dim=64, n_init=1, init="spectral",
                  pretrain_epochs=200, max_iter=300, learning_rate=0.01, tol=1e-4,
                  log_var_floor=-10.0, share_first_layer=True, cluster_variance="shared",
-                 degree_correction=False, reconstruction="auto", n_sampled_cells=None,
+                 likelihood="auto", degree_correction=False, block_refinement=True, reconstruction="auto", n_sampled_cells=None,
                  device="auto", random_state=None, verbose=0):
         self.n_clusters = n_clusters
         self.latent_dim = latent_dim
@@ -184,7 +202,9 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         self.log_var_floor = log_var_floor
         self.share_first_layer = share_first_layer
         self.cluster_variance = cluster_variance
+        self.likelihood = likelihood
         self.degree_correction = degree_correction
+        self.block_refinement = block_refinement
         self.reconstruction = reconstruction
         self.n_sampled_cells = n_sampled_cells
         self.device = device
@@ -207,7 +227,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
             share_first_layer=self.share_first_layer,
             shared_variance=self.cluster_variance == "shared", var_floor=1e-6,
             degree_correction=self.degree_correction, n_sampled_cells=n_sampled,
-            verbose=self.verbose)
+            likelihood=self.likelihood_, verbose=self.verbose)
 
     def _restart_inits(self):
         if self.init == "alternate":
@@ -233,7 +253,21 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
                 f"The best of {self.n_init} restart(s) did not converge in max_iter="
                 f"{self.max_iter} epochs; increase max_iter or tol.", ConvergenceWarning)
         self._store_fit(best, data, row_scale, column_scale, device)
-        return (best.row_resp.cpu().double().numpy(), best.column_resp.cpu().double().numpy())
+        row_resp = best.row_resp.cpu().double().numpy()
+        column_resp = best.column_resp.cpu().double().numpy()
+        if self.block_refinement:
+            row_resp, column_resp, self._block_noise_var = refine_block_model(
+                csr, row_resp, column_resp, likelihood=self.likelihood_)
+            self._refit_mixtures(row_resp, column_resp)
+        return row_resp, column_resp
+
+    def _refit_mixtures(self, row_resp, column_resp):
+        """Closed-form mixture update of both latent spaces from given memberships."""
+        for prior, resp, (mean, log_var) in (
+                (self.module_.row_prior, row_resp, self._row_posterior),
+                (self.module_.column_prior, column_resp, self._column_posterior)):
+            prior.update(torch.as_tensor(resp, dtype=torch.float32), mean, log_var)
+        self._store_mixtures()
 
     def _store_fit(self, fit, data, row_scale, column_scale, device):
         """Keep the fitted model on the CPU with what new rows and columns need."""
@@ -248,7 +282,8 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         self._column_posterior = (posteriors[2].cpu(), posteriors[3].cpu())
         self._row_posterior = (posteriors[0].cpu(), posteriors[1].cpu())
         self._degree_scales = (row_scale, column_scale)
-        self._density = data.density
+        self._mean_value = data.mean_value
+        self._block_noise_var = 1.0
         self.row_embedding_ = posteriors[0].cpu().double().numpy()
         self.column_embedding_ = posteriors[2].cpu().double().numpy()
         self.lower_bound_ = fit.lower_bound
@@ -294,26 +329,36 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         return mean, log_var
 
     def _row_memberships(self, csr):
+        if self.block_refinement:
+            return side_memberships(csr, self.column_memberships_, self.row_proportions_,
+                                    *self._block_parameters(self.block_probabilities_))
         mean, log_var = self._encode(csr, "row")
         with torch.no_grad():
             return self.module_.row_prior.responsibilities(mean, log_var).double().numpy()
 
     def _column_memberships(self, csr_t):
+        if self.block_refinement:
+            return side_memberships(csr_t, self.row_memberships_, self.column_proportions_,
+                                    *self._block_parameters(self.block_probabilities_.T))
         mean, log_var = self._encode(csr_t, "column")
         with torch.no_grad():
             return self.module_.column_prior.responsibilities(mean, log_var).double().numpy()
+
+    def _block_parameters(self, block):
+        return natural_parameters(self.likelihood_, block, self._block_noise_var)
 
     def _row_positions(self, csr):
         return self._encode(csr, "row")[0].double().numpy()
 
     def _new_row_decoder(self, csr):
-        """The fitted decoder, with offsets for new rows taken from their own densities."""
+        """The fitted decoder, with offsets for new rows taken from their own means."""
         decoder = self.module_.decoder
         if not decoder.degree_corrected:
             return decoder
-        row_density = np.asarray(csr.sum(axis=1)).ravel() / csr.shape[1]
-        base = float(clipped_logit(np.array([self._density]), csr.shape[0] * csr.shape[1])[0])
-        offsets = torch.as_tensor(clipped_logit(row_density, csr.shape[1]) - base,
+        likelihood = self.module_.likelihood
+        row_means = np.asarray(csr.sum(axis=1)).ravel() / csr.shape[1]
+        offsets = torch.as_tensor(initial_eta(likelihood, row_means, csr.shape[1])
+                                  - initial_eta(likelihood, self._mean_value, csr.shape[1]),
                                   dtype=torch.float32)
         return LatentPositionDecoder(float(decoder.alpha), offsets,
                                      decoder.column_offset.detach().clone())
@@ -324,7 +369,8 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         with torch.no_grad():
             row_positions = sample_positions(mean, log_var, generator)
             column_positions = sample_positions(*self._column_posterior, generator)
-            recon = reconstruction_term(self._new_row_decoder(csr), row_positions,
+            recon = reconstruction_term(self._new_row_decoder(csr), self.module_.likelihood,
+                                        row_positions,
                                         column_positions, cell_data(csr, "cpu",
                                                                     layout_is_dense(csr)))
             prior = self.module_.row_prior
@@ -340,7 +386,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
             logits = decoder.block_logits(self._row_posterior[0][rows_t],
                                           self._column_posterior[0][columns_t],
                                           row_index=rows_t, column_index=columns_t)
-            return torch.sigmoid(logits).double().numpy()
+            return self.module_.likelihood.expected(logits).double().numpy()
 
 
 def _to_cpu(value):

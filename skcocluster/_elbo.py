@@ -2,7 +2,11 @@
 
 ``ELBO = E_q[log p(A | X, Y)] + prior_terms(rows) + prior_terms(columns)``, where the first
 term is estimated with one reparameterised draw of the positions and computed as
-``sum over nonzeros of A_ij logit_ij + sum over all cells of -softplus(logit_ij)``.
+``sum over nonzeros of A_ij eta_ij + sum over all cells of f(eta_ij)`` (Bernoulli:
+``f = -softplus``).
+
+The likelihood (Bernoulli, Poisson or Gaussian, see ``_nn/likelihoods.py``) only changes
+the per-cell function of the all-cells sum and the scale of the nonzero sum.
 
 The all-cells sum is either exact (row chunks, so no M x P matrix is ever held with its
 autograd graph) or estimated without bias from uniformly sampled cells.
@@ -12,7 +16,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ._nn.decoders import bernoulli_all_cells_term
 from ._nn.encoders import propagate
 
 
@@ -29,6 +32,10 @@ class CellData:
     row_sums, column_sums : Tensor of shape (M,) and (P,)
     total : float
         Sum of all entries.
+    squared_total : float
+        Sum of the squared entries (Gaussian likelihood).
+    log_factorial_total : float
+        Sum of ``log(A_ij!)`` (Poisson likelihood; ``lgamma(A + 1)`` for non-integers).
     """
 
     matrix: torch.Tensor
@@ -36,6 +43,8 @@ class CellData:
     row_sums: torch.Tensor
     column_sums: torch.Tensor
     total: float
+    squared_total: float = 0.0
+    log_factorial_total: float = 0.0
 
     @property
     def n_rows(self):
@@ -59,13 +68,14 @@ def sample_positions(mean, log_var, generator):
     return mean + (0.5 * log_var).exp()[:, None] * eps
 
 
-def reconstruction_term(decoder, row_positions, column_positions, cells, *, n_sampled_cells=None,
-                        chunk_cells=2 ** 22, generator=None):
-    """Bernoulli log-likelihood of the data given positions, differentiable.
+def reconstruction_term(decoder, likelihood, row_positions, column_positions, cells, *,
+                        n_sampled_cells=None, chunk_cells=2 ** 22, generator=None):
+    """Log-likelihood of the data given positions, differentiable.
 
     Parameters
     ----------
     decoder : LatentPositionDecoder
+    likelihood : Bernoulli, Poisson or Gaussian
     row_positions : Tensor of shape (M, D)
     column_positions : Tensor of shape (P, D)
     cells : CellData
@@ -86,15 +96,16 @@ def reconstruction_term(decoder, row_positions, column_positions, cells, *, n_sa
     need_grads = torch.is_grad_enabled()
     row_positions_data = row_positions.detach()
     column_positions_data = column_positions.detach()
-    value, grads = _nonzero_term(decoder, row_positions_data, column_positions_data, cells)
+    value, grads = _nonzero_term(decoder, row_positions_data, column_positions_data, cells,
+                                 likelihood.nonzero_scale)
     if n_sampled_cells is None:
-        all_value, all_grads = _exact_all_cells(decoder, row_positions_data,
+        all_value, all_grads = _exact_all_cells(decoder, likelihood, row_positions_data,
                                                 column_positions_data, chunk_cells, need_grads)
     else:
-        all_value, all_grads = _sampled_all_cells(decoder, row_positions_data,
+        all_value, all_grads = _sampled_all_cells(decoder, likelihood, row_positions_data,
                                                   column_positions_data, n_sampled_cells,
                                                   generator, need_grads)
-    value = value + all_value
+    value = value + all_value + likelihood.constant(cells)
     if not need_grads:
         return value
     grads = {name: grad + all_grads[name] if name in all_grads else grad
@@ -104,8 +115,8 @@ def reconstruction_term(decoder, row_positions, column_positions, cells, *, n_sa
     return _inject(value, inputs, grads)
 
 
-def _nonzero_term(decoder, row_positions, column_positions, cells):
-    """``sum_ij A_ij logit_ij`` and its gradients, without touching the zero cells.
+def _nonzero_term(decoder, row_positions, column_positions, cells, scale):
+    """``scale * sum_ij A_ij eta_ij`` and its gradients, without touching the zero cells.
 
     With ``||X_i - Y_j||^2 = |X_i|^2 + |Y_j|^2 - 2 X_i . Y_j`` the sum needs only the row
     and column sums of A and one product ``A Y`` (a sparse matmul for sparse A)::
@@ -129,15 +140,16 @@ def _nonzero_term(decoder, row_positions, column_positions, cells):
                 cells.column_sums * decoder.column_offset).sum()
             grads["row_offset"] = cells.row_sums
             grads["column_offset"] = cells.column_sums
-    return value, grads
+    return value * scale, {name: grad * scale for name, grad in grads.items()}
 
 
-def _exact_all_cells(decoder, row_positions, column_positions, chunk_cells, need_grads):
-    """Exact ``sum_ij -softplus(logit_ij)`` and its gradients, in row chunks.
+def _exact_all_cells(decoder, likelihood, row_positions, column_positions, chunk_cells,
+                     need_grads):
+    """Exact ``sum_ij f(eta_ij)`` and its gradients, in row chunks.
 
-    The gradient is written out rather than taken by autograd: with ``s = sigmoid(logit)``,
-    d/d logit = -s, so d/dX_i = 2 (sum_j s_ij X_i - sum_j s_ij Y_j) and likewise for Y_j;
-    this needs one M x P temporary per chunk instead of autograd's several.
+    The gradient is written out rather than taken by autograd: with ``s = -f'(eta)``
+    (Bernoulli: ``sigmoid(eta)``), d/dX_i = 2 (sum_j s_ij X_i - sum_j s_ij Y_j) and likewise
+    for Y_j; this needs one M x P temporary per chunk instead of autograd's several.
     """
     n_rows, n_cols = row_positions.shape[0], column_positions.shape[0]
     rows_per_chunk = max(1, chunk_cells // max(n_cols, 1))
@@ -153,10 +165,10 @@ def _exact_all_cells(decoder, row_positions, column_positions, chunk_cells, need
             chunk_positions = row_positions[start:stop]
             logits = decoder.block_logits(chunk_positions, column_positions,
                                           row_index=torch.arange(start, stop, device=device))
-            total += bernoulli_all_cells_term(logits)
+            total += likelihood.all_cells(logits).sum()
             if not need_grads:
                 continue
-            link = torch.sigmoid(logits)  # minus the gradient w.r.t. the logits
+            link = -likelihood.all_cells_grad(logits)
             row_mass[start:stop] = link.sum(1)
             column_mass += link.sum(0)
             grad_rows[start:stop] = 2.0 * (row_mass[start:stop, None] * chunk_positions
@@ -170,8 +182,8 @@ def _exact_all_cells(decoder, row_positions, column_positions, chunk_cells, need
     return total, grads
 
 
-def _sampled_all_cells(decoder, row_positions, column_positions, n_sampled_cells, generator,
-                       need_grads):
+def _sampled_all_cells(decoder, likelihood, row_positions, column_positions, n_sampled_cells,
+                       generator, need_grads):
     """Unbiased estimate of the all-cells sum from uniformly drawn cells, and its gradients."""
     n_rows, n_cols = row_positions.shape[0], column_positions.shape[0]
     device = row_positions.device
@@ -181,8 +193,8 @@ def _sampled_all_cells(decoder, row_positions, column_positions, n_sampled_cells
     row_leaf = row_positions.requires_grad_(need_grads)
     col_leaf = column_positions.requires_grad_(need_grads)
     with torch.enable_grad() if need_grads else torch.no_grad():
-        value = weight * bernoulli_all_cells_term(
-            decoder.cell_logits(row_leaf, col_leaf, rows, cols))
+        value = weight * likelihood.all_cells(
+            decoder.cell_logits(row_leaf, col_leaf, rows, cols)).sum()
     if not need_grads:
         return value, None
     names = ["rows", "cols", "alpha", "row_offset", "column_offset"]
@@ -205,3 +217,24 @@ def _inject(value, inputs, grads):
         link = (tensor * grads[name]).sum()
         surrogate = surrogate + link - link.detach()
     return surrogate
+
+
+@torch.no_grad()
+def gaussian_noise_variance(decoder, row_positions, column_positions, cells,
+                            chunk_cells=2 ** 22):
+    """Closed-form noise variance ``mean_ij (A_ij - eta_ij)^2`` of the Gaussian likelihood.
+
+    ``sum (A - eta)^2 = sum A^2 - 2 sum_nz A eta + sum_all eta^2``, so the zero cells are
+    only visited through the data-free ``eta^2`` sum (in chunks).
+    """
+    cross, _ = _nonzero_term(decoder, row_positions, column_positions, cells, 1.0)
+    n_cols = column_positions.shape[0]
+    rows_per_chunk = max(1, chunk_cells // max(n_cols, 1))
+    squares = torch.zeros((), device=row_positions.device)
+    for start in range(0, row_positions.shape[0], rows_per_chunk):
+        stop = min(start + rows_per_chunk, row_positions.shape[0])
+        index = torch.arange(start, stop, device=row_positions.device)
+        squares += decoder.block_logits(row_positions[start:stop], column_positions,
+                                        row_index=index).pow(2).sum()
+    residual = cells.squared_total - 2.0 * float(cross) + float(squares)
+    return max(residual / cells.n_cells, 1e-6)

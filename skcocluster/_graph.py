@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
-LIKELIHOODS = ("bernoulli",)
+LIKELIHOODS = ("auto", "bernoulli", "poisson", "gaussian")
 
 
 def as_csr(X):
@@ -32,6 +32,22 @@ def as_csr(X):
     return csr
 
 
+def resolve_likelihood(csr, likelihood):
+    """The likelihood ``'auto'`` stands for, given the data.
+
+    Binary data (every stored value is 1) → ``'bernoulli'``; other non-negative data →
+    ``'poisson'``; data with negative values → ``'gaussian'``. Other names pass through.
+    """
+    if likelihood != "auto":
+        return likelihood
+    values = csr.data
+    if values.size == 0 or np.all(values == 1):
+        return "bernoulli"
+    if values.min() >= 0:
+        return "poisson"
+    return "gaussian"
+
+
 def check_values_for_likelihood(csr, likelihood, *, allow_empty=False,
                                 estimator_name="the estimator"):
     """Raise a ValueError that names the problem when values do not suit the likelihood.
@@ -40,8 +56,7 @@ def check_values_for_likelihood(csr, likelihood, *, allow_empty=False,
     ----------
     csr : scipy.sparse.csr_matrix
         The data matrix; only its stored values are inspected.
-    likelihood : str
-        One of :data:`LIKELIHOODS`.
+    likelihood : {'bernoulli', 'poisson', 'gaussian'}
     allow_empty : bool
         Whether a matrix without any nonzero is acceptable (new rows to predict: yes; a
         matrix to fit: no).
@@ -51,19 +66,23 @@ def check_values_for_likelihood(csr, likelihood, *, allow_empty=False,
     values = csr.data
     if not np.all(np.isfinite(values)):
         raise ValueError("Input X contains NaN or infinity.")
-    if likelihood == "bernoulli":
-        if values.size and (values.min() < 0 or values.max() > 1):
-            raise ValueError(
-                f"{estimator_name} with likelihood='bernoulli' needs entries in [0, 1], but X "
-                f"has values in [{values.min():g}, {values.max():g}]. Binarise a count matrix "
-                "with (X > 0), or scale it into [0, 1] (for example X / X.max())."
-            )
-    else:  # pragma: no cover - guarded by parameter validation
+    low = values.min() if values.size else 0.0
+    high = values.max() if values.size else 0.0
+    if likelihood == "bernoulli" and (low < 0 or high > 1):
+        raise ValueError(
+            f"{estimator_name} with likelihood='bernoulli' needs entries in [0, 1], but X "
+            f"has values in [{low:g}, {high:g}]. Binarise a count matrix with (X > 0), scale "
+            "it into [0, 1] (for example X / X.max()), or use likelihood='poisson' (counts) "
+            "or 'gaussian' (real values).")
+    if likelihood == "poisson" and low < 0:
+        raise ValueError(
+            f"{estimator_name} with likelihood='poisson' needs non-negative entries, but X "
+            f"has values down to {low:g}. Use likelihood='gaussian' for real-valued data.")
+    if likelihood not in LIKELIHOODS[1:]:
         raise ValueError(f"Unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}.")
     if csr.nnz == 0 and not allow_empty:
         raise ValueError(
-            f"X has no nonzero entry: there is no structure for {estimator_name} to co-cluster."
-        )
+            f"X has no nonzero entry: there is no structure for {estimator_name} to co-cluster.")
 
 
 def check_n_clusters(n_clusters):

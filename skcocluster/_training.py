@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from ._elbo import reconstruction_term, sample_positions
+from ._elbo import gaussian_noise_variance, reconstruction_term, sample_positions
+from ._nn.likelihoods import make_likelihood
 from ._nn.model import DeepLatentBlockModel, standard_normal_kl
 
 # Pretraining pulls the positions only lightly towards N(0, I) (model.md, finding 5).
@@ -40,6 +41,7 @@ class TrainingConfig:
     var_floor: float
     degree_correction: bool
     n_sampled_cells: object  # None (exact) or int
+    likelihood: str = "bernoulli"
     verbose: int = 0
 
 
@@ -53,10 +55,12 @@ class TrainingData:
         ``Abar`` (M, P) and its transpose, dense or sparse CSR.
     cells : CellData
         Nonzero cells of the raw matrix.
-    row_density, column_density : ndarray of shape (M,) and (P,)
+    row_means, column_means : ndarray of shape (M,) and (P,)
         Mean value of each row (column), for the degree-correction offsets.
-    density : float
+    mean_value : float
         Mean value of the matrix.
+    variance : float
+        Variance of the matrix's values (initial Gaussian noise variance).
     row_singular, column_singular : ndarray of shape (M, k) and (P, k)
         Leading singular vectors of ``Abar`` for the spectral start.
     """
@@ -64,9 +68,10 @@ class TrainingData:
     adjacency: torch.Tensor
     adjacency_t: torch.Tensor
     cells: object
-    row_density: np.ndarray
-    column_density: np.ndarray
-    density: float
+    row_means: np.ndarray
+    column_means: np.ndarray
+    mean_value: float
+    variance: float
     row_singular: np.ndarray
     column_singular: np.ndarray
 
@@ -86,15 +91,19 @@ class SingleFit:
     seconds: float = 0.0
 
 
-def _logit(p):
-    return math.log(p) - math.log1p(-p)
+def initial_eta(likelihood, mean_values, n_cells):
+    """Decoder outputs whose expected values are ``mean_values`` (kept finite).
 
-
-def clipped_logit(density, n_cells):
-    """Logit of densities kept inside ``[0.5 / n, 1 - 0.5 / n]`` so it stays finite."""
+    Means are clipped into ``[0.5 / n, 1 - 0.5 / n]`` (Bernoulli) or above ``0.5 / n``
+    (Poisson) first, so empty rows and columns get a large negative, finite output.
+    """
+    mean_values = np.asarray(mean_values, dtype=np.float64)
     low = 0.5 / n_cells
-    clipped = np.clip(density, low, 1.0 - low)
-    return np.log(clipped) - np.log1p(-clipped)
+    if likelihood.name == "bernoulli":
+        mean_values = np.clip(mean_values, low, 1.0 - low)
+    elif likelihood.name == "poisson":
+        mean_values = np.maximum(mean_values, low)
+    return np.vectorize(likelihood.link, otypes=[np.float64])(mean_values)
 
 
 def first_layer_weights(singular, n_nodes, hidden_dim, init, generator, device):
@@ -113,13 +122,19 @@ def first_layer_weights(singular, n_nodes, hidden_dim, init, generator, device):
 
 def build_model(data, config, init, generator, device):
     """A freshly initialised model for one restart."""
-    n_rows, n_cols = data.row_density.shape[0], data.column_density.shape[0]
+    n_rows, n_cols = data.row_means.shape[0], data.column_means.shape[0]
+    likelihood = make_likelihood(config.likelihood, noise_var=max(data.variance, 1e-6))
     row_offsets = column_offsets = None
-    alpha = _logit(min(max(data.density, 0.5 / (n_rows * n_cols)), 1 - 0.5 / (n_rows * n_cols)))
+    alpha = float(initial_eta(likelihood, data.mean_value, n_rows * n_cols))
+    if likelihood.name == "gaussian":
+        # eta = alpha - ||X - Y||^2 and the initial squared distances are about 1.
+        alpha += 1.0
     if config.degree_correction:
-        row_offsets = torch.as_tensor(clipped_logit(data.row_density, n_cols) - alpha,
+        row_offsets = torch.as_tensor(initial_eta(likelihood, data.row_means, n_cols)
+                                      - initial_eta(likelihood, data.mean_value, n_cols),
                                       dtype=torch.float32, device=device)
-        column_offsets = torch.as_tensor(clipped_logit(data.column_density, n_rows) - alpha,
+        column_offsets = torch.as_tensor(initial_eta(likelihood, data.column_means, n_rows)
+                                         - initial_eta(likelihood, data.mean_value, n_rows),
                                          dtype=torch.float32, device=device)
     model = DeepLatentBlockModel(
         first_layer_weights(data.row_singular, n_rows, config.hidden_dim, init, generator, device),
@@ -131,6 +146,7 @@ def build_model(data, config, init, generator, device):
         log_var_floor=config.log_var_floor, share_first_layer=config.share_first_layer,
         shared_variance=config.shared_variance, var_floor=config.var_floor,
         generator=_cpu_generator(generator))
+    model.likelihood = likelihood
     model.calibrate(data.adjacency, data.adjacency_t)
     return model
 
@@ -147,8 +163,16 @@ def reconstruction(model, data, config, posteriors, generator):
     row_mean, row_log_var, column_mean, column_log_var = posteriors
     row_positions = sample_positions(row_mean, row_log_var, generator)
     column_positions = sample_positions(column_mean, column_log_var, generator)
-    return reconstruction_term(model.decoder, row_positions, column_positions, data.cells,
-                               n_sampled_cells=config.n_sampled_cells, generator=generator)
+    return reconstruction_term(model.decoder, model.likelihood, row_positions, column_positions,
+                               data.cells, n_sampled_cells=config.n_sampled_cells,
+                               generator=generator)
+
+
+def update_noise_variance(model, data, posteriors):
+    """Closed-form update of the Gaussian noise variance at the posterior means."""
+    if model.likelihood.name == "gaussian":
+        model.likelihood.noise_var = gaussian_noise_variance(
+            model.decoder, posteriors[0].detach(), posteriors[2].detach(), data.cells)
 
 
 def pretrain(model, data, config, generator, progress):
@@ -165,6 +189,7 @@ def pretrain(model, data, config, generator, progress):
                                   + standard_normal_kl(column_mean, column_log_var)))
         (-objective / n_cells).backward()
         optimizer.step()
+        update_noise_variance(model, data, posteriors)
         history.append(float(objective.detach()) / n_cells)
         progress.update("pretrain", epoch, history[-1])
     return history
@@ -227,6 +252,7 @@ def alternate(model, data, config, generator, progress):
         bound = elbo(model, data, config, posteriors, row_resp, column_resp, generator)
         (-bound / n_cells).backward()
         optimizer.step()
+        update_noise_variance(model, data, posteriors)
         history.append(float(bound.detach()) / n_cells)
         progress.update("train", epoch, history[-1])
         if has_converged(history, config.tol):

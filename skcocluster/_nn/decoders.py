@@ -1,15 +1,12 @@
-"""Latent-position decoder and its Bernoulli log-likelihood (model.md, "Generative model").
+"""Latent-position decoder (model.md, "Generative model").
 
-``logit_ij = alpha + a_i + b_j - ||X_i - Y_j||^2``, with the row and column offsets
-``a_i, b_j`` present only under degree correction. The log-likelihood of a cell is
-``A_ij logit_ij - softplus(logit_ij)``: a sum over the nonzeros of ``A_ij logit_ij`` plus a
-sum over *all* cells of ``-softplus(logit_ij)``, which is what lets sparse input avoid the
-M x P matrix.
+``eta_ij = alpha + a_i + b_j - ||X_i - Y_j||^2``, with the row and column offsets
+``a_i, b_j`` present only under degree correction. ``eta`` is the logit (Bernoulli), the
+log-rate (Poisson) or the mean (Gaussian) of the cell: see ``likelihoods.py``.
 """
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 
 class LatentPositionDecoder(nn.Module):
@@ -80,13 +77,3 @@ class LatentPositionDecoder(nn.Module):
     @staticmethod
     def _offsets(offsets, index):
         return offsets if index is None else offsets[index]
-
-
-def bernoulli_all_cells_term(logits):
-    """Sum over cells of ``log(1 - eta)`` = ``-softplus(logit)`` (computed from logits)."""
-    return -F.softplus(logits).sum()
-
-
-def bernoulli_nonzero_term(logits, values):
-    """Sum over nonzero cells of ``A_ij * logit_ij``: the rest of the Bernoulli log-likelihood."""
-    return (values * logits).sum()
