@@ -14,7 +14,8 @@ from ._device import (cell_data, layout_is_dense, prepare_training_data, resolve
                       to_torch_operator)
 from ._elbo import reconstruction_term, sample_positions
 from ._graph import inverse_sqrt_degrees
-from ._lbm_em import natural_parameters, refine_block_model, side_memberships
+from ._lbm_em import (block_model_bound, natural_parameters, refine_block_model,
+                      side_memberships)
 from ._nn.decoders import LatentPositionDecoder
 from ._nn.encoders import propagate
 from ._progress import Progress
@@ -127,6 +128,10 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         probabilities for binary data, the block rates (Poisson) or means (Gaussian).
     likelihood_ : str
         The likelihood used ('auto' resolved).
+    refined_from_ : {'deep', 'start'}
+        With ``block_refinement``, which partition the kept refinement started from: the
+        deep model's, or the encoders' starting partition (k-means on the initial
+        positions), whichever gave the higher block-model bound.
     lower_bound_ : float
         ELBO per cell of the kept restart (exact over all cells, one fixed draw).
     elbo_history_ : ndarray of shape (n_iter_,)
@@ -256,10 +261,31 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         row_resp = best.row_resp.cpu().double().numpy()
         column_resp = best.column_resp.cpu().double().numpy()
         if self.block_refinement:
-            row_resp, column_resp, self._block_noise_var = refine_block_model(
-                csr, row_resp, column_resp, likelihood=self.likelihood_)
+            row_resp, column_resp = self._refine(csr, best, row_resp, column_resp)
             self._refit_mixtures(row_resp, column_resp)
         return row_resp, column_resp
+
+    def _refine(self, csr, fit, row_resp, column_resp):
+        """Block-model EM from the deep partition and from the restart's starting
+        partition; the refined pair with the higher block-model bound is kept.
+
+        Near the detection threshold the deep model's own bound can prefer merging the
+        clusters, while the start still carries them: refining both and comparing them on
+        one criterion keeps whichever the block model explains better.
+        """
+        starts = {"deep": (row_resp, column_resp)}
+        if fit.start_row_resp is not None:
+            starts["start"] = (fit.start_row_resp.cpu().double().numpy(),
+                               fit.start_column_resp.cpu().double().numpy())
+        best = None
+        for name, (start_rows, start_columns) in starts.items():
+            rows, columns, noise_var = refine_block_model(csr, start_rows, start_columns,
+                                                          likelihood=self.likelihood_)
+            bound = block_model_bound(csr, rows, columns, self.likelihood_)
+            if best is None or bound > best[0]:
+                best = (bound, name, rows, columns, noise_var)
+        _, self.refined_from_, rows, columns, self._block_noise_var = best
+        return rows, columns
 
     def _refit_mixtures(self, row_resp, column_resp):
         """Closed-form mixture update of both latent spaces from given memberships."""

@@ -89,6 +89,8 @@ class SingleFit:
     n_iter: int = 0
     converged: bool = False
     seconds: float = 0.0
+    start_row_resp: object = None
+    start_column_resp: object = None
 
 
 def initial_eta(likelihood, mean_values, n_cells):
@@ -120,15 +122,32 @@ def first_layer_weights(singular, n_nodes, hidden_dim, init, generator, device):
     return weights.to(device)
 
 
+def spectral_mean_head(n_singular, hidden_dim, latent_dim, generator):
+    """Mean head that reads the leading non-trivial spectral directions off the features.
+
+    With the spectral first layer ``[U, -U]`` the ReLU pair ``relu(x) - relu(-x) = x``
+    recovers each singular direction linearly, so weights +1 / -1 on the pair of hidden
+    units of direction k+1 make coordinate k of the initial position the (two-hop) spectral
+    coordinate k+1; direction 0 (the square-root degrees) carries no cluster information.
+    Coordinates beyond the available directions get small random weights.
+    """
+    bound = (6.0 / (hidden_dim + latent_dim)) ** 0.5
+    head = (torch.rand(hidden_dim, latent_dim, generator=generator) * 2 - 1) * bound * 0.1
+    for coordinate in range(min(latent_dim, n_singular - 1)):
+        direction = coordinate + 1
+        head[:, coordinate] = 0.0
+        head[direction, coordinate] = 1.0
+        if direction + n_singular < hidden_dim:
+            head[direction + n_singular, coordinate] = -1.0
+    return head
+
+
 def build_model(data, config, init, generator, device):
     """A freshly initialised model for one restart."""
     n_rows, n_cols = data.row_means.shape[0], data.column_means.shape[0]
     likelihood = make_likelihood(config.likelihood, noise_var=max(data.variance, 1e-6))
     row_offsets = column_offsets = None
     alpha = float(initial_eta(likelihood, data.mean_value, n_rows * n_cols))
-    if likelihood.name == "gaussian":
-        # eta = alpha - ||X - Y||^2 and the initial squared distances are about 1.
-        alpha += 1.0
     if config.degree_correction:
         row_offsets = torch.as_tensor(initial_eta(likelihood, data.row_means, n_cols)
                                       - initial_eta(likelihood, data.mean_value, n_cols),
@@ -136,6 +155,11 @@ def build_model(data, config, init, generator, device):
         column_offsets = torch.as_tensor(initial_eta(likelihood, data.column_means, n_rows)
                                          - initial_eta(likelihood, data.mean_value, n_rows),
                                          dtype=torch.float32, device=device)
+    cpu_generator = _cpu_generator(generator)
+    mean_head = None
+    if init == "spectral":
+        mean_head = spectral_mean_head(data.row_singular.shape[1], config.hidden_dim,
+                                       config.latent_dim, cpu_generator)
     model = DeepLatentBlockModel(
         first_layer_weights(data.row_singular, n_rows, config.hidden_dim, init, generator, device),
         first_layer_weights(data.column_singular, n_cols, config.hidden_dim, init, generator,
@@ -145,10 +169,25 @@ def build_model(data, config, init, generator, device):
         row_offset_init=row_offsets, column_offset_init=column_offsets,
         log_var_floor=config.log_var_floor, share_first_layer=config.share_first_layer,
         shared_variance=config.shared_variance, var_floor=config.var_floor,
-        generator=_cpu_generator(generator))
+        generator=cpu_generator, mean_head_init=mean_head)
     model.likelihood = likelihood
     model.calibrate(data.adjacency, data.adjacency_t)
+    _centre_intercept(model, data)
     return model
+
+
+@torch.no_grad()
+def _centre_intercept(model, data):
+    """Add the initial mean squared row-column distance to ``alpha``.
+
+    ``eta = alpha - ||X - Y||^2`` then starts at the data's mean on average, instead of
+    about one unit below it; otherwise the first epochs shrink every position to undo
+    the offset and lose the structure of the start.
+    """
+    row_mean, _, column_mean, _ = model.encode(data.adjacency, data.adjacency_t)
+    mean_sq_dist = (row_mean.pow(2).sum(1).mean() + column_mean.pow(2).sum(1).mean()
+                    - 2.0 * row_mean.mean(0) @ column_mean.mean(0))
+    model.decoder.alpha.add_(mean_sq_dist)
 
 
 def _cpu_generator(generator):
@@ -196,7 +235,13 @@ def pretrain(model, data, config, generator, progress):
 
 
 def kmeans_start(model, data, config, seed):
-    """Memberships from k-means on the posterior means, then one closed-form update."""
+    """Memberships from k-means on the posterior means, then one closed-form update.
+
+    Returns
+    -------
+    row_resp, column_resp : Tensor
+        The one-hot k-means memberships.
+    """
     with torch.no_grad():
         row_mean, row_log_var, column_mean, column_log_var = model.encode(
             data.adjacency, data.adjacency_t)
@@ -204,6 +249,7 @@ def kmeans_start(model, data, config, seed):
     column_resp = _kmeans_resp(column_mean, config.n_column_clusters, seed)
     model.row_prior.update(row_resp, row_mean, row_log_var)
     model.column_prior.update(column_resp, column_mean, column_log_var)
+    return row_resp, column_resp
 
 
 def _kmeans_resp(mean, n_clusters, seed):
@@ -285,6 +331,9 @@ def fit_once(data, config, init, seed, device, progress):
     start = time.perf_counter()
     generator = torch.Generator(device=device).manual_seed(int(seed))
     model = build_model(data, config, init, generator, device)
+    # The partition of the untrained encoders (for the spectral start, k-means on the
+    # leading singular directions) is kept as a second start for the block refinement.
+    start_resp = kmeans_start(model, data, config, int(seed))
     pretrain_history = pretrain(model, data, config, generator, progress)
     kmeans_start(model, data, config, int(seed))
     history, converged = alternate(model, data, config, generator, progress)
@@ -292,4 +341,5 @@ def fit_once(data, config, init, seed, device, progress):
     return SingleFit(model=model, row_resp=row_resp, column_resp=column_resp,
                      lower_bound=lower_bound, history=history,
                      pretrain_history=pretrain_history, n_iter=len(history),
-                     converged=converged, seconds=time.perf_counter() - start)
+                     converged=converged, seconds=time.perf_counter() - start,
+                     start_row_resp=start_resp[0], start_column_resp=start_resp[1])

@@ -67,10 +67,12 @@ class BipartiteGNNEncoder(nn.Module):
         If False, the variance head gets its own first layer (initialised as a copy).
     generator : torch.Generator
         Draws the head weights.
+    mean_head_init : Tensor of shape (hidden_dim, latent_dim), optional
+        Initial mean head; Glorot-uniform random weights when None.
     """
 
     def __init__(self, first_layer_init, latent_dim, *, log_var_floor, share_first_layer,
-                 generator):
+                 generator, mean_head_init=None):
         super().__init__()
         hidden_dim = first_layer_init.shape[1]
         self.log_var_floor = float(log_var_floor)
@@ -79,12 +81,13 @@ class BipartiteGNNEncoder(nn.Module):
             None if share_first_layer else nn.Parameter(first_layer_init.clone())
         )
         bound = (6.0 / (hidden_dim + latent_dim)) ** 0.5  # Glorot uniform
-        head = (torch.rand(hidden_dim, latent_dim, generator=generator,
-                           device=first_layer_init.device) * 2 - 1) * bound
-        self.mean_head = nn.Parameter(head)
+        head = (torch.rand(hidden_dim, latent_dim, generator=generator) * 2 - 1) * bound
+        if mean_head_init is not None:
+            head = mean_head_init.detach().cpu().clone()
+        self.mean_head = nn.Parameter(head.to(first_layer_init.device))
         self.var_head = nn.Parameter(torch.zeros(hidden_dim, 1, device=first_layer_init.device))
         # Start the posterior spread small next to the unit spread of the means.
-        self.var_bias = nn.Parameter(torch.full((1,), -4.0, device=first_layer_init.device))
+        self.var_bias = nn.Parameter(torch.full((1,), -8.0, device=first_layer_init.device))
         # A fixed factor (not a weight) undoes the shrinkage of two-hop propagation, so the
         # weights stay O(1) and Adam's step size stays meaningful (model.md, finding 2).
         self.register_buffer("feature_scale", torch.ones((), device=first_layer_init.device))

@@ -25,14 +25,17 @@ class DeepLatentBlockModel(nn.Module):
     shared_variance : bool
     var_floor : float
     generator : torch.Generator
+    mean_head_init : Tensor of shape (h, latent_dim), optional
+        Initial mean head of both encoders (random when None).
     """
 
     def __init__(self, row_first_layer, column_first_layer, *, latent_dim, n_row_clusters,
                  n_column_clusters, alpha_init, row_offset_init, column_offset_init,
-                 log_var_floor, share_first_layer, shared_variance, var_floor, generator):
+                 log_var_floor, share_first_layer, shared_variance, var_floor, generator,
+                 mean_head_init=None):
         super().__init__()
         encoder_options = dict(log_var_floor=log_var_floor, share_first_layer=share_first_layer,
-                               generator=generator)
+                               generator=generator, mean_head_init=mean_head_init)
         self.row_encoder = BipartiteGNNEncoder(row_first_layer, latent_dim, **encoder_options)
         self.column_encoder = BipartiteGNNEncoder(column_first_layer, latent_dim,
                                                   **encoder_options)

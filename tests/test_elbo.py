@@ -1,0 +1,111 @@
+"""The reconstruction term against scipy.stats and autograd, exact and sampled."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from scipy import stats
+
+from skcocluster._device import cell_data
+from skcocluster._elbo import gaussian_noise_variance, reconstruction_term
+from skcocluster._nn.decoders import LatentPositionDecoder
+from skcocluster._nn.likelihoods import make_likelihood
+
+N_ROWS, N_COLS, DIM = 7, 5, 3
+
+
+def matrix(likelihood, seed=0):
+    rng = np.random.default_rng(seed)
+    mask = rng.random((N_ROWS, N_COLS)) < 0.5
+    if likelihood == "bernoulli":
+        values = mask.astype(float)
+    elif likelihood == "poisson":
+        values = mask * rng.poisson(3.0, size=mask.shape)
+    else:
+        values = mask * rng.normal(size=mask.shape)
+    values[2] = 0.0  # an empty row
+    return values
+
+
+def scipy_log_likelihood(likelihood, values, eta, noise_var):
+    if likelihood == "bernoulli":
+        return stats.bernoulli.logpmf(values, 1 / (1 + np.exp(-eta))).sum()
+    if likelihood == "poisson":
+        return stats.poisson.logpmf(values, np.exp(eta)).sum()
+    return stats.norm.logpdf(values, eta, np.sqrt(noise_var)).sum()
+
+
+def model_parts(degree_corrected, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    decoder = LatentPositionDecoder(
+        -0.3, torch.randn(N_ROWS, generator=generator) if degree_corrected else None,
+        torch.randn(N_COLS, generator=generator) if degree_corrected else None)
+    rows = torch.randn(N_ROWS, DIM, generator=generator).requires_grad_()
+    cols = torch.randn(N_COLS, DIM, generator=generator).requires_grad_()
+    return decoder, rows, cols
+
+
+def gradients(value, decoder, rows, cols):
+    params = [rows, cols] + list(decoder.parameters())
+    return torch.autograd.grad(value, params)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "poisson", "gaussian"])
+@pytest.mark.parametrize("degree_corrected", [False, True])
+@pytest.mark.parametrize("dense", [True, False])
+def test_exact_term_matches_scipy_and_autograd(likelihood, degree_corrected, dense):
+    values = matrix(likelihood)
+    like = make_likelihood(likelihood, noise_var=0.7)
+    decoder, rows, cols = model_parts(degree_corrected)
+    cells = cell_data(sp.csr_matrix(values), "cpu", dense)
+    value = reconstruction_term(decoder, like, rows, cols, cells, chunk_cells=6)
+    eta = decoder.block_logits(rows, cols)
+    expected = scipy_log_likelihood(likelihood, values, eta.detach().double().numpy(), 0.7)
+    assert value.item() == pytest.approx(expected, rel=1e-5)
+    # Gradients: the same as autograd through a direct dense computation.
+    a = torch.as_tensor(values, dtype=torch.float32)
+    direct = (a * eta * like.nonzero_scale + like.all_cells(eta)).sum()
+    for ours, reference in zip(gradients(value, decoder, rows, cols),
+                               gradients(direct, decoder, rows, cols)):
+        torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-4)
+
+
+def test_sampled_term_is_unbiased():
+    values = matrix("bernoulli")
+    like = make_likelihood("bernoulli")
+    decoder, rows, cols = model_parts(True)
+    cells = cell_data(sp.csr_matrix(values), "cpu", True)
+    with torch.no_grad():
+        exact = reconstruction_term(decoder, like, rows, cols, cells).item()
+        generator = torch.Generator().manual_seed(0)
+        draws = [reconstruction_term(decoder, like, rows, cols, cells, n_sampled_cells=10,
+                                     generator=generator).item() for _ in range(2000)]
+    standard_error = np.std(draws) / np.sqrt(len(draws))
+    assert abs(np.mean(draws) - exact) < 4 * standard_error
+    assert np.std(draws) > 0  # it is really sampling
+
+
+def test_sampled_gradient_is_unbiased():
+    values = matrix("poisson")
+    like = make_likelihood("poisson")
+    decoder, rows, cols = model_parts(False)
+    cells = cell_data(sp.csr_matrix(values), "cpu", True)
+    exact = gradients(reconstruction_term(decoder, like, rows, cols, cells), decoder, rows,
+                      cols)[0]
+    generator = torch.Generator().manual_seed(1)
+    draws = torch.stack([gradients(reconstruction_term(
+        decoder, like, rows, cols, cells, n_sampled_cells=20, generator=generator),
+        decoder, rows, cols)[0] for _ in range(1000)])
+    error = (draws.mean(0) - exact).abs()
+    assert torch.all(error < 4 * draws.std(0) / np.sqrt(len(draws)) + 1e-4)
+
+
+def test_gaussian_noise_variance_is_the_mean_squared_residual():
+    values = matrix("gaussian")
+    decoder, rows, cols = model_parts(True)
+    cells = cell_data(sp.csr_matrix(values), "cpu", False)
+    with torch.no_grad():
+        eta = decoder.block_logits(rows, cols).double().numpy()
+        ours = gaussian_noise_variance(decoder, rows.detach(), cols.detach(), cells,
+                                       chunk_cells=4)
+    assert ours == pytest.approx(np.mean((values - eta) ** 2), rel=1e-5)
