@@ -54,13 +54,15 @@ def one_hot(labels, k):
 
 def oracle(X, rows, cols, n_clusters):
     n_row, n_col = (n_clusters, n_clusters) if np.isscalar(n_clusters) else n_clusters
-    r, c = refine_block_model(sp.csr_matrix(X), one_hot(rows, n_row), one_hot(cols, n_col))
+    r, c, _ = refine_block_model(sp.csr_matrix(X), one_hot(rows, n_row), one_hot(cols, n_col))
     return r.argmax(1), c.argmax(1)
 
 
 def methods(seed):
     return {
         "DLBM": lambda k: DeepLatentBlockCoclustering(k, random_state=seed),
+        "DLBM without refinement": lambda k: DeepLatentBlockCoclustering(
+            k, block_refinement=False, random_state=seed),
         "SpectralCoclustering": lambda k: SpectralCoclustering(
             k if np.isscalar(k) else max(k), random_state=seed),
         "SpectralBiclustering": lambda k: SpectralBiclustering(

@@ -63,11 +63,13 @@ CORPORA = {
 }
 
 # Method key -> (column title, input the method is fitted on). Inputs are built from the
-# matrix as stored by ``prepare_input``; "binary"/"scaled" are for the Bernoulli DLBM, which
-# needs values in [0, 1].
+# matrix as stored by ``prepare_input``. The DLBM's default input is binary (a Bernoulli
+# model); "scaled" keeps the weights within [0, 1]; "raw" leaves the choice of likelihood to
+# the estimator (e.g. --dlbm-params '{"likelihood": "poisson"}' on counts).
 METHODS = {
     "dlbm": ("DLBM", "binary"),
     "dlbm-scaled": ("DLBM (scaled)", "scaled"),
+    "dlbm-raw": ("DLBM (raw)", "raw"),
     "sc": ("SpectralCoclustering", "raw"),
     "sc-tfidf": ("SpectralCoclustering (tf-idf)", "tfidf"),
     "sb": ("SpectralBiclustering", "raw"),
@@ -75,7 +77,8 @@ METHODS = {
     "sparsebm": ("sparsebm LBM", "binary"),
 }
 PEER_KEYS = ["sc", "sc-tfidf", "sb", "kmeans-tfidf", "sparsebm"]
-DLBM_KEY_OF_INPUT = {"binary": "dlbm", "scaled": "dlbm-scaled"}
+DLBM_KEYS = ("dlbm", "dlbm-scaled", "dlbm-raw")
+DLBM_KEY_OF_INPUT = {"binary": "dlbm", "scaled": "dlbm-scaled", "raw": "dlbm-raw"}
 
 # Planted data. Difficulty cases share one shape; the size sweep keeps the mean degree fixed
 # (block probabilities ~ 1 / n_cols) so that only the size changes, not the difficulty.
@@ -258,7 +261,7 @@ def make_estimator(method, n_clusters, seed, dlbm_params):
     checkerboard methods (DLBM, SpectralBiclustering, sparsebm) get ``(L, Q)``.
     """
     n_rows, n_cols = cluster_pair(n_clusters)
-    if method in ("dlbm", "dlbm-scaled"):
+    if method in DLBM_KEYS:
         k = n_rows if n_rows == n_cols else (n_rows, n_cols)
         return DeepLatentBlockCoclustering(n_clusters=k, random_state=seed, **dlbm_params)
     if method in ("sc", "sc-tfidf"):
@@ -526,9 +529,9 @@ def run_simulated(sizes=None, shape=None, seeds=1, methods=None, cases=None, dlb
     shape = tuple(shape) if shape is not None else (sizes[0] if sizes else DEFAULT_SHAPE)
     specs = filter_cases(simulated_datasets(shape, sizes), cases)
     keys = resolve_methods(methods or ["dlbm"] + PEER_KEYS)
-    if "dlbm" in keys and "dlbm-scaled" in keys:
-        # On 0/1 data X / X.max() is X itself: the scaled variant would repeat the fit.
-        keys.remove("dlbm-scaled")
+    if "dlbm" in keys:
+        # On 0/1 data every DLBM input is X itself: the other variants would repeat the fit.
+        keys = [key for key in keys if key not in DLBM_KEYS[1:]]
     return run_jobs(specs, keys, seeds, dlbm_params, isolate, on_record, warmup)
 
 
@@ -767,9 +770,9 @@ def parse_args(argv=None):
     parser.add_argument("--cases", nargs="+", default=None,
                         help="planted cases whose name contains one of these (e.g. diagonal "
                              "size checkerboard imbalanced degree)")
-    parser.add_argument("--input", nargs="+", choices=("binary", "scaled"),
-                        default=["binary"], help="DLBM input on real data: X > 0 (default) "
-                                                 "and/or X / X.max()")
+    parser.add_argument("--input", nargs="+", choices=tuple(DLBM_KEY_OF_INPUT),
+                        default=["binary"], help="DLBM input(s) on real data: X > 0 "
+                                                 "(default), X / X.max(), X as stored")
     parser.add_argument("--dlbm-params", type=_dlbm_params, default={},
                         help="JSON object of extra DeepLatentBlockCoclustering parameters")
     parser.add_argument("--shape", type=_shape, default=None,

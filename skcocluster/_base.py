@@ -6,10 +6,12 @@ implement only the model-specific hooks (``_fit_memberships``, ``_row_membership
 """
 
 import numbers
+import warnings
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.base import BaseEstimator, BiclusterMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -113,6 +115,8 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         self.n_rows_in_ = csr.shape[0]
         row_resp, column_resp = self._fit_memberships(csr, n_row_clusters, n_column_clusters)
         self._set_memberships(csr, row_resp, column_resp, paired)
+        _warn_on_empty_clusters(self.row_labels_, n_row_clusters, "row")
+        _warn_on_empty_clusters(self.column_labels_, n_column_clusters, "column")
         return self
 
     def _set_memberships(self, csr, row_resp, column_resp, paired):
@@ -253,6 +257,15 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
                 f"reconstruct would build {rows.size} x {columns.size} cells; pass a subset "
                 "with rows=... and columns=...")
         return self._expected_cells(rows, columns)
+
+
+def _warn_on_empty_clusters(labels, n_clusters, side):
+    n_found = np.unique(labels).size
+    if n_found < n_clusters:
+        warnings.warn(
+            f"Number of distinct {side} clusters ({n_found}) found smaller than asked for "
+            f"({n_clusters}): the data may not support that many, or the signal is too weak.",
+            ConvergenceWarning)
 
 
 def _selection(index, size, name):

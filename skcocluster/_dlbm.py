@@ -14,8 +14,8 @@ from ._device import (cell_data, layout_is_dense, prepare_training_data, resolve
                       to_torch_operator)
 from ._elbo import reconstruction_term, sample_positions
 from ._graph import inverse_sqrt_degrees
-from ._lbm_em import (block_model_bound, natural_parameters, refine_block_model,
-                      side_memberships)
+from ._lbm_em import (block_model_bound, block_noise_variance, natural_parameters,
+                      refine_block_model, side_memberships)
 from ._nn.decoders import LatentPositionDecoder
 from ._nn.encoders import propagate
 from ._progress import Progress
@@ -128,10 +128,12 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         probabilities for binary data, the block rates (Poisson) or means (Gaussian).
     likelihood_ : str
         The likelihood used ('auto' resolved).
-    refined_from_ : {'deep', 'start'}
-        With ``block_refinement``, which partition the kept refinement started from: the
-        deep model's, or the encoders' starting partition (k-means on the initial
-        positions), whichever gave the higher block-model bound.
+    refined_from_ : {'deep', 'start', 'unrefined start'}
+        With ``block_refinement``, where the reported partition comes from: the refinement
+        of the deep model's partition or of the encoders' starting partition (k-means on
+        the initial positions), whichever fills every cluster with the higher block-model
+        bound; or, when both refinements leave a cluster empty, the starting partition
+        itself.
     lower_bound_ : float
         ELBO per cell of the kept restart (exact over all cells, one fixed draw).
     elbo_history_ : ndarray of shape (n_iter_,)
@@ -271,20 +273,30 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
 
         Near the detection threshold the deep model's own bound can prefer merging the
         clusters, while the start still carries them: refining both and comparing them on
-        one criterion keeps whichever the block model explains better.
+        one criterion keeps whichever the block model explains better. A candidate that
+        fills every cluster asked for is preferred to one that empties some; the unrefined
+        start (k-means, so never empty) is the last resort.
         """
         starts = {"deep": (row_resp, column_resp)}
         if fit.start_row_resp is not None:
             starts["start"] = (fit.start_row_resp.cpu().double().numpy(),
                                fit.start_column_resp.cpu().double().numpy())
-        best = None
+        candidates = []
         for name, (start_rows, start_columns) in starts.items():
             rows, columns, noise_var = refine_block_model(csr, start_rows, start_columns,
                                                           likelihood=self.likelihood_)
-            bound = block_model_bound(csr, rows, columns, self.likelihood_)
-            if best is None or bound > best[0]:
-                best = (bound, name, rows, columns, noise_var)
-        _, self.refined_from_, rows, columns, self._block_noise_var = best
+            candidates.append((name, rows, columns, noise_var))
+        if "start" in starts:
+            candidates.append(("unrefined start", *starts["start"],
+                               block_noise_variance(csr, *starts["start"])))
+
+        def rank(candidate):
+            name, rows, columns, _ = candidate
+            filled = _fills_all_clusters(rows) and _fills_all_clusters(columns)
+            return (filled, name != "unrefined start",
+                    block_model_bound(csr, rows, columns, self.likelihood_))
+
+        self.refined_from_, rows, columns, self._block_noise_var = max(candidates, key=rank)
         return rows, columns
 
     def _refit_mixtures(self, row_resp, column_resp):
@@ -413,6 +425,11 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
                                           self._column_posterior[0][columns_t],
                                           row_index=rows_t, column_index=columns_t)
             return self.module_.likelihood.expected(logits).double().numpy()
+
+
+def _fills_all_clusters(resp):
+    """Whether every cluster is the most likely one of at least one node."""
+    return np.unique(resp.argmax(1)).size == resp.shape[1]
 
 
 def _to_cpu(value):
