@@ -14,11 +14,12 @@ from ._device import (cell_data, layout_is_dense, prepare_training_data, resolve
                       to_torch_operator)
 from ._elbo import reconstruction_term, sample_positions
 from ._graph import inverse_sqrt_degrees
-from ._lbm_em import (block_model_bound, block_noise_variance, natural_parameters,
-                      refine_block_model, side_memberships)
+from ._lbm_em import (degree_corrected_memberships, degree_corrected_parameters,
+                      natural_parameters, side_memberships)
 from ._nn.decoders import LatentPositionDecoder
 from ._nn.encoders import propagate
 from ._progress import Progress
+from ._selection import candidates, select
 from ._training import FINAL_BOUND_SEED, TrainingConfig, fit_once, initial_eta
 
 # Above this many cells, reconstruction='auto' estimates the all-cells sum from samples.
@@ -77,11 +78,13 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         (``alpha + a_i + b_j - ||X_i - Y_j||^2``), so that row and column totals do not
         drive the clusters.
     block_refinement : bool, default=True
-        After the deep model, run variational EM of the plain Bernoulli latent block model
-        started from its memberships (model.md, finding 6), and report those memberships.
-        On block-structured data this reaches what the block model can reach from the true
-        partition; ``predict_proba`` then uses the refined block model. The latent mixtures
-        are refitted to the refined memberships, so ``row_means_`` etc. describe them.
+        After the deep model, refine its partition (and the restart's starting partition)
+        by variational EM of the plain and of the degree-corrected latent block models,
+        and report the candidate that fills every cluster with the highest
+        degree-corrected block-model bound; the deep partition itself is a candidate.
+        ``refined_from_`` says which was kept; ``predict_proba`` then uses the model that
+        produced it. The latent mixtures are refitted to the reported memberships, so
+        ``row_means_`` etc. describe them. False reports the deep model's partition.
     reconstruction : {'auto', 'exact', 'sampled'}, default='auto''
         How the sum over all cells of the likelihood is computed during training: exactly
         (in chunks, never holding M x P with its gradient graph) or estimated from
@@ -128,12 +131,10 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         probabilities for binary data, the block rates (Poisson) or means (Gaussian).
     likelihood_ : str
         The likelihood used ('auto' resolved).
-    refined_from_ : {'deep', 'start', 'unrefined start'}
-        With ``block_refinement``, where the reported partition comes from: the refinement
-        of the deep model's partition or of the encoders' starting partition (k-means on
-        the initial positions), whichever fills every cluster with the higher block-model
-        bound; or, when both refinements leave a cluster empty, the starting partition
-        itself.
+    refined_from_ : str
+        With ``block_refinement``, where the reported partition comes from: 'deep',
+        'deep + block EM', 'deep + degree-corrected EM', the same from 'start' (k-means on
+        the encoders' initial positions), or 'start' itself.
     lower_bound_ : float
         ELBO per cell of the kept restart (exact over all cells, one fixed draw).
     elbo_history_ : ndarray of shape (n_iter_,)
@@ -268,36 +269,20 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         return row_resp, column_resp
 
     def _refine(self, csr, fit, row_resp, column_resp):
-        """Block-model EM from the deep partition and from the restart's starting
-        partition; the refined pair with the higher block-model bound is kept.
-
-        Near the detection threshold the deep model's own bound can prefer merging the
-        clusters, while the start still carries them: refining both and comparing them on
-        one criterion keeps whichever the block model explains better. A candidate that
-        fills every cluster asked for is preferred to one that empties some; the unrefined
-        start (k-means, so never empty) is the last resort.
-        """
-        starts = {"deep": (row_resp, column_resp)}
+        """The final partition, chosen among block-model refinements (``_selection.py``)."""
+        start = None
         if fit.start_row_resp is not None:
-            starts["start"] = (fit.start_row_resp.cpu().double().numpy(),
-                               fit.start_column_resp.cpu().double().numpy())
-        candidates = []
-        for name, (start_rows, start_columns) in starts.items():
-            rows, columns, noise_var = refine_block_model(csr, start_rows, start_columns,
-                                                          likelihood=self.likelihood_)
-            candidates.append((name, rows, columns, noise_var))
-        if "start" in starts:
-            candidates.append(("unrefined start", *starts["start"],
-                               block_noise_variance(csr, *starts["start"])))
-
-        def rank(candidate):
-            name, rows, columns, _ = candidate
-            filled = _fills_all_clusters(rows) and _fills_all_clusters(columns)
-            return (filled, name != "unrefined start",
-                    block_model_bound(csr, rows, columns, self.likelihood_))
-
-        self.refined_from_, rows, columns, self._block_noise_var = max(candidates, key=rank)
-        return rows, columns
+            start = (fit.start_row_resp.cpu().double().numpy(),
+                     fit.start_column_resp.cpu().double().numpy())
+        chosen = select(csr, self.likelihood_,
+                        candidates(csr, self.likelihood_, (row_resp, column_resp), start))
+        self.refined_from_ = chosen.name
+        self._membership_model = chosen.membership_model
+        self._block_noise_var = chosen.noise_var
+        if chosen.membership_model == "degree_corrected":
+            self._degree_model = degree_corrected_parameters(csr, chosen.row_resp,
+                                                             chosen.column_resp)
+        return chosen.row_resp, chosen.column_resp
 
     def _refit_mixtures(self, row_resp, column_resp):
         """Closed-form mixture update of both latent spaces from given memberships."""
@@ -322,6 +307,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         self._degree_scales = (row_scale, column_scale)
         self._mean_value = data.mean_value
         self._block_noise_var = 1.0
+        self._membership_model = "deep"
         self.row_embedding_ = posteriors[0].cpu().double().numpy()
         self.column_embedding_ = posteriors[2].cpu().double().numpy()
         self.lower_bound_ = fit.lower_bound
@@ -341,6 +327,9 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
             setattr(self, f"{side}_variances_", prior.variances.double().numpy())
 
     def _reorder_column_clusters(self, order):
+        if self._membership_model == "degree_corrected":
+            omega, row_mass, column_mass = self._degree_model
+            self._degree_model = (omega[:, order], row_mass, column_mass[order])
         prior = self.module_.column_prior
         index = torch.as_tensor(order)
         with torch.no_grad():
@@ -367,17 +356,27 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         return mean, log_var
 
     def _row_memberships(self, csr):
-        if self.block_refinement:
+        model = self._membership_model
+        if model == "block":
             return side_memberships(csr, self.column_memberships_, self.row_proportions_,
                                     *self._block_parameters(self.block_probabilities_))
+        if model == "degree_corrected":
+            omega, row_mass, column_mass = self._degree_model
+            return degree_corrected_memberships(csr, self.column_memberships_,
+                                                self.row_proportions_, omega, column_mass)
         mean, log_var = self._encode(csr, "row")
         with torch.no_grad():
             return self.module_.row_prior.responsibilities(mean, log_var).double().numpy()
 
     def _column_memberships(self, csr_t):
-        if self.block_refinement:
+        model = self._membership_model
+        if model == "block":
             return side_memberships(csr_t, self.row_memberships_, self.column_proportions_,
                                     *self._block_parameters(self.block_probabilities_.T))
+        if model == "degree_corrected":
+            omega, row_mass, column_mass = self._degree_model
+            return degree_corrected_memberships(csr_t, self.row_memberships_,
+                                                self.column_proportions_, omega.T, row_mass)
         mean, log_var = self._encode(csr_t, "column")
         with torch.no_grad():
             return self.module_.column_prior.responsibilities(mean, log_var).double().numpy()
@@ -425,11 +424,6 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
                                           self._column_posterior[0][columns_t],
                                           row_index=rows_t, column_index=columns_t)
             return self.module_.likelihood.expected(logits).double().numpy()
-
-
-def _fills_all_clusters(resp):
-    """Whether every cluster is the most likely one of at least one node."""
-    return np.unique(resp.argmax(1)).size == resp.shape[1]
 
 
 def _to_cpu(value):

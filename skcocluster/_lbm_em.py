@@ -138,3 +138,96 @@ def block_model_bound(csr, row_resp, column_resp, likelihood="bernoulli"):
         safe = np.maximum(resp, 1e-300)
         bound += float((resp * (np.log(proportions)[None, :] - np.log(safe))).sum())
     return bound
+
+
+def _degree_corrected_blocks(csr, row_resp, column_resp, row_degrees, column_degrees):
+    """Block rates ``omega`` of the degree-corrected Poisson block model and the masses."""
+    sums = row_resp.T @ (csr @ column_resp)
+    row_mass = row_resp.T @ row_degrees
+    column_mass = column_resp.T @ column_degrees
+    omega = sums / np.maximum(np.outer(row_mass, column_mass), EPS)
+    return sums, row_mass, column_mass, np.maximum(omega, EPS)
+
+
+def degree_corrected_bound(csr, row_resp, column_resp):
+    """Bound of the degree-corrected Poisson block model at given memberships.
+
+    ``A_ij ~ Poisson(theta_i phi_j omega_lq)`` with ``theta``, ``phi`` the row and column
+    sums: a row's total is explained by its degree, so clusters of degree alone earn
+    nothing, only clusters of *profile* do. The data-only constant is left out.
+    """
+    row_degrees = np.asarray(csr.sum(axis=1)).ravel()
+    column_degrees = np.asarray(csr.sum(axis=0)).ravel()
+    sums, row_mass, column_mass, omega = _degree_corrected_blocks(
+        csr, row_resp, column_resp, row_degrees, column_degrees)
+    bound = float((sums * np.log(omega) - np.outer(row_mass, column_mass) * omega).sum())
+    for resp in (row_resp, column_resp):
+        proportions = np.maximum(resp.mean(0), EPS)
+        safe = np.maximum(resp, 1e-300)
+        bound += float((resp * (np.log(proportions)[None, :] - np.log(safe))).sum())
+    return bound
+
+
+def _degree_corrected_side_step(csr, row_resp, column_resp, row_degrees, column_degrees):
+    _, _, column_mass, omega = _degree_corrected_blocks(csr, row_resp, column_resp,
+                                                        row_degrees, column_degrees)
+    return degree_corrected_memberships(csr, column_resp, row_resp.mean(0), omega,
+                                        column_mass)
+
+
+def refine_degree_corrected(csr, row_resp, column_resp, *, max_iter=50, tol=1e-6):
+    """Variational EM of the degree-corrected Poisson block model (see
+    :func:`degree_corrected_bound`), alternating rows and columns.
+
+    Returns
+    -------
+    row_resp, column_resp : ndarray
+    """
+    csr_t = csr.T.tocsr()
+    row_degrees = np.asarray(csr.sum(axis=1)).ravel()
+    column_degrees = np.asarray(csr.sum(axis=0)).ravel()
+    for _ in range(max_iter):
+        new_rows = _degree_corrected_side_step(csr, row_resp, column_resp, row_degrees,
+                                               column_degrees)
+        new_columns = _degree_corrected_side_step(csr_t, column_resp, new_rows,
+                                                  column_degrees, row_degrees)
+        shift = max(np.abs(new_rows - row_resp).max(), np.abs(new_columns - column_resp).max())
+        row_resp, column_resp = new_rows, new_columns
+        if shift < tol:
+            break
+    return row_resp, column_resp
+
+
+def degree_corrected_parameters(csr, row_resp, column_resp):
+    """Fitted ``(omega, row_mass, column_mass)`` of the degree-corrected block model.
+
+    ``row_mass`` (L,) and ``column_mass`` (Q,) are the degree sums of each cluster.
+    """
+    row_degrees = np.asarray(csr.sum(axis=1)).ravel()
+    column_degrees = np.asarray(csr.sum(axis=0)).ravel()
+    _, row_mass, column_mass, omega = _degree_corrected_blocks(
+        csr, row_resp, column_resp, row_degrees, column_degrees)
+    return omega, row_mass, column_mass
+
+
+def degree_corrected_memberships(csr, other_resp, proportions, omega, other_mass):
+    """Memberships of the rows of ``csr`` under the degree-corrected block model.
+
+    Parameters
+    ----------
+    csr : sparse matrix of shape (n, m)
+    other_resp : ndarray of shape (m, Q)
+    proportions : ndarray of shape (L,)
+    omega : ndarray of shape (L, Q)
+    other_mass : ndarray of shape (Q,)
+        Degree sum of each cluster of the other side (from the training matrix).
+
+    Returns
+    -------
+    resp : ndarray of shape (n, L)
+    """
+    degrees = np.asarray(csr.sum(axis=1)).ravel()
+    linked = np.asarray(csr @ other_resp)
+    logits = (np.log(np.maximum(proportions, EPS))[None, :] + linked @ np.log(omega).T
+              - degrees[:, None] * (omega @ other_mass)[None, :])
+    return np.exp(log_softmax(logits, axis=1))
