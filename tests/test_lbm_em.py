@@ -6,7 +6,9 @@ import scipy.sparse as sp
 from scipy import stats
 from scipy.special import softmax
 
-from skcocluster._lbm_em import natural_parameters, refine_block_model, side_memberships
+from skcocluster._lbm_em import (degree_corrected_bound, degree_corrected_memberships,
+                                 natural_parameters, refine_block_model,
+                                 refine_degree_corrected, side_memberships)
 from skcocluster.datasets import make_lbm
 from skcocluster.metrics import coclustering_adjusted_rand_score
 
@@ -57,3 +59,42 @@ def test_refinement_recovers_planted_blocks_from_a_noisy_start():
                                                true_cols.argmax(1))
     assert start < 0.6 and ceiling > 0.9
     assert final >= ceiling - 0.01
+
+
+def test_degree_corrected_memberships_match_brute_force():
+    rng = np.random.default_rng(1)
+    X = rng.poisson(1.5, size=(6, 5)).astype(float)
+    columns = rng.integers(2, size=5)
+    column_resp = np.eye(2)[columns]
+    omega = rng.uniform(0.01, 0.1, size=(3, 2))
+    proportions = np.array([0.2, 0.3, 0.5])
+    column_degrees = rng.uniform(1, 5, size=5)
+    column_mass = column_resp.T @ column_degrees
+    ours = degree_corrected_memberships(sp.csr_matrix(X), column_resp, proportions, omega,
+                                        column_mass)
+    row_degrees = X.sum(1)
+    log_lik = np.zeros((6, 3))
+    for l in range(3):
+        rate = row_degrees[:, None] * column_degrees[None, :] * omega[l, columns][None, :]
+        log_lik[:, l] = np.log(proportions[l]) + stats.poisson.logpmf(X, rate).sum(1)
+    np.testing.assert_allclose(ours, softmax(log_lik, axis=1), rtol=1e-8, atol=1e-12)
+
+
+def test_degree_corrected_refinement_ignores_degree_and_finds_profiles():
+    # Rows differ wildly in total, clusters differ in profile only.
+    blocks = np.array([[2.0, 0.5, 0.5], [0.5, 2.0, 0.5], [0.5, 0.5, 2.0]]) * 0.3
+    X, rows, cols = make_lbm(400, 300, 3, block_params=blocks, likelihood="poisson",
+                             row_degree_spread=1.0, column_degree_spread=1.0, random_state=0)
+    csr = sp.csr_matrix(X)
+    rng = np.random.default_rng(0)
+    noisy_rows = np.where(rng.random(400) < 0.3, rng.integers(3, size=400), rows)
+    noisy_cols = np.where(rng.random(300) < 0.3, rng.integers(3, size=300), cols)
+    dc_rows, dc_cols = refine_degree_corrected(csr, np.eye(3)[noisy_rows], np.eye(3)[noisy_cols])
+    plain_rows, plain_cols, _ = refine_block_model(csr, np.eye(3)[noisy_rows],
+                                                   np.eye(3)[noisy_cols], likelihood="poisson")
+    dc = coclustering_adjusted_rand_score(rows, cols, dc_rows.argmax(1), dc_cols.argmax(1))
+    plain = coclustering_adjusted_rand_score(rows, cols, plain_rows.argmax(1),
+                                             plain_cols.argmax(1))
+    assert dc >= 0.9 and dc > plain + 0.1
+    assert degree_corrected_bound(csr, dc_rows, dc_cols) > degree_corrected_bound(
+        csr, np.eye(3)[noisy_rows], np.eye(3)[noisy_cols])
