@@ -114,6 +114,16 @@ def refine_block_model(csr, row_resp, column_resp, *, likelihood="bernoulli", ma
     return row_resp, column_resp, noise_var
 
 
+def membership_terms(row_resp, column_resp):
+    """``sum gamma log(pi / gamma) + sum delta log(tau / delta)`` at the optimal proportions."""
+    total = 0.0
+    for resp in (row_resp, column_resp):
+        proportions = np.maximum(resp.mean(0), EPS)
+        safe = np.maximum(resp, 1e-300)
+        total += float((resp * (np.log(proportions)[None, :] - np.log(safe))).sum())
+    return total
+
+
 def block_model_bound(csr, row_resp, column_resp, likelihood="bernoulli"):
     """Variational lower bound of the latent block model at given memberships.
 
@@ -133,11 +143,7 @@ def block_model_bound(csr, row_resp, column_resp, likelihood="bernoulli"):
         n_cells = csr.shape[0] * csr.shape[1]
         bound -= np.square(csr.data).sum() / (2 * noise_var) + 0.5 * n_cells * np.log(
             2 * np.pi * noise_var)
-    for resp in (row_resp, column_resp):
-        proportions = np.maximum(resp.mean(0), EPS)
-        safe = np.maximum(resp, 1e-300)
-        bound += float((resp * (np.log(proportions)[None, :] - np.log(safe))).sum())
-    return bound
+    return bound + membership_terms(row_resp, column_resp)
 
 
 def _degree_corrected_blocks(csr, row_resp, column_resp, row_degrees, column_degrees):
@@ -161,11 +167,7 @@ def degree_corrected_bound(csr, row_resp, column_resp):
     sums, row_mass, column_mass, omega = _degree_corrected_blocks(
         csr, row_resp, column_resp, row_degrees, column_degrees)
     bound = float((sums * np.log(omega) - np.outer(row_mass, column_mass) * omega).sum())
-    for resp in (row_resp, column_resp):
-        proportions = np.maximum(resp.mean(0), EPS)
-        safe = np.maximum(resp, 1e-300)
-        bound += float((resp * (np.log(proportions)[None, :] - np.log(safe))).sum())
-    return bound
+    return bound + membership_terms(row_resp, column_resp)
 
 
 def _degree_corrected_side_step(csr, row_resp, column_resp, row_degrees, column_degrees):
