@@ -5,7 +5,6 @@ Input validation, the bicluster attributes and their pairing, and the plumbing o
 implement only the model-specific hooks (``_fit_memberships``, ``_row_memberships``, ...).
 """
 
-import numbers
 import warnings
 
 import numpy as np

@@ -196,8 +196,9 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
     def __init__(self, n_clusters=3, *, latent_dim=8, hidden_dim=64, n_init=1, init="spectral",
                  pretrain_epochs=200, max_iter=300, learning_rate=0.01, tol=1e-4,
                  log_var_floor=-10.0, share_first_layer=True, cluster_variance="shared",
-                 likelihood="auto", degree_correction=False, block_refinement=True, reconstruction="auto", n_sampled_cells=None,
-                 device="auto", random_state=None, verbose=0):
+                 likelihood="auto", degree_correction=False, block_refinement=True,
+                 reconstruction="auto", n_sampled_cells=None, device="auto", random_state=None,
+                 verbose=0):
         self.n_clusters = n_clusters
         self.latent_dim = latent_dim
         self.hidden_dim = hidden_dim

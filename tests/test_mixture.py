@@ -72,7 +72,7 @@ def test_explicit_step_does_not_decrease_the_prior_terms(posteriors):
     prior.means.copy_(torch.randn(3, 3, generator=torch.Generator().manual_seed(2)))
     values = []
     for _ in range(5):
-        resp = prior.explicit_step(mean, log_var)
+        prior.explicit_step(mean, log_var)
         values.append(float(prior.prior_terms(prior.responsibilities(mean, log_var), mean,
                                               log_var)))
     assert all(b >= a - 1e-4 for a, b in zip(values, values[1:]))

@@ -1,6 +1,5 @@
 """The deep latent block model as one torch module: encoders, decoder and both priors."""
 
-import torch
 from torch import nn
 
 from .decoders import LatentPositionDecoder
