@@ -23,7 +23,7 @@ from ._selection import candidates, select
 from ._training import FINAL_BOUND_SEED, TrainingConfig, fit_once, initial_eta
 
 # Above this many cells, reconstruction='auto' estimates the all-cells sum from samples.
-SAMPLED_CELLS_THRESHOLD = 2.5 * 10 ** 7
+SAMPLED_CELLS_THRESHOLD = 10 ** 7
 
 
 class DeepLatentBlockCoclustering(BaseCoclustering):
@@ -73,10 +73,13 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         log-rate; 'gaussian': real values, ``eta`` is the mean, with one noise variance.
         'auto' takes 'bernoulli' for binary X, 'poisson' for other non-negative X and
         'gaussian' otherwise; the choice is stored in ``likelihood_``.
-    degree_correction : bool, default=False
-        Add a per-row and a per-column offset to the decoder's logit
-        (``alpha + a_i + b_j - ||X_i - Y_j||^2``), so that row and column totals do not
-        drive the clusters.
+    degree_correction : bool, default=True
+        Add a per-row and a per-column offset to the decoder's output
+        (``alpha + a_i + b_j - ||X_i - Y_j||^2``, started from the row and column means),
+        so that row and column totals do not drive the clusters. Measured
+        (``benchmarks/README.md``): equal or better on the real corpora (Reviews NMI 0.395
+        against 0.309 without), equal on planted block matrices but the imbalanced one
+        (0.612 against 0.634).
     block_refinement : bool, default=True
         After the deep model, refine its partition (and the restart's starting partition)
         by variational EM of the plain and of the degree-corrected latent block models,
@@ -88,7 +91,8 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
     reconstruction : {'auto', 'exact', 'sampled'}, default='auto''
         How the sum over all cells of the likelihood is computed during training: exactly
         (in chunks, never holding M x P with its gradient graph) or estimated from
-        uniformly sampled cells (unbiased). 'auto' samples above 2.5e7 cells.
+        uniformly sampled cells (unbiased). 'auto' samples above 1e7 cells (on Classic3,
+        3891 x 4303, sampling halves the time for the same partition).
     n_sampled_cells : int or None, default=None
         Cells drawn per epoch when sampling; None draws as many as X has nonzeros
         (at least 100000).
@@ -196,7 +200,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
     def __init__(self, n_clusters=3, *, latent_dim=8, hidden_dim=64, n_init=1, init="spectral",
                  pretrain_epochs=200, max_iter=300, learning_rate=0.01, tol=1e-4,
                  log_var_floor=-10.0, share_first_layer=True, cluster_variance="shared",
-                 likelihood="auto", degree_correction=False, block_refinement=True,
+                 likelihood="auto", degree_correction=True, block_refinement=True,
                  reconstruction="auto", n_sampled_cells=None, device="auto", random_state=None,
                  verbose=0):
         self.n_clusters = n_clusters

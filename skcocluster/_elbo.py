@@ -184,24 +184,31 @@ def _exact_all_cells(decoder, likelihood, row_positions, column_positions, chunk
 
 def _sampled_all_cells(decoder, likelihood, row_positions, column_positions, n_sampled_cells,
                        generator, need_grads):
-    """Unbiased estimate of the all-cells sum from uniformly drawn cells, and its gradients."""
+    """Unbiased estimate of the all-cells sum from uniformly drawn cells, and its gradients.
+
+    As for the exact sum, the gradient is written out (``index_add`` over the drawn cells),
+    which is several times faster than autograd's backward of the gathers.
+    """
     n_rows, n_cols = row_positions.shape[0], column_positions.shape[0]
     device = row_positions.device
     rows = torch.randint(n_rows, (n_sampled_cells,), generator=generator, device=device)
     cols = torch.randint(n_cols, (n_sampled_cells,), generator=generator, device=device)
     weight = (n_rows * n_cols) / n_sampled_cells
-    row_leaf = row_positions.requires_grad_(need_grads)
-    col_leaf = column_positions.requires_grad_(need_grads)
-    with torch.enable_grad() if need_grads else torch.no_grad():
-        value = weight * likelihood.all_cells(
-            decoder.cell_logits(row_leaf, col_leaf, rows, cols)).sum()
-    if not need_grads:
-        return value, None
-    names = ["rows", "cols", "alpha", "row_offset", "column_offset"]
-    inputs = [row_leaf, col_leaf, decoder.alpha, decoder.row_offset, decoder.column_offset]
-    present = [(name, tensor) for name, tensor in zip(names, inputs) if tensor is not None]
-    grads = torch.autograd.grad(value, [tensor for _, tensor in present])
-    return value.detach(), {name: grad for (name, _), grad in zip(present, grads)}
+    with torch.no_grad():
+        logits = decoder.cell_logits(row_positions, column_positions, rows, cols)
+        value = weight * likelihood.all_cells(logits).sum()
+        if not need_grads:
+            return value, None
+        slope = weight * likelihood.all_cells_grad(logits)  # d value / d logit, per cell
+        # d logit / d X_i = -2 (X_i - Y_j) and d logit / d Y_j = +2 (X_i - Y_j)
+        pull = (2.0 * slope)[:, None] * (row_positions[rows] - column_positions[cols])
+        grads = {"rows": torch.zeros_like(row_positions).index_add_(0, rows, -pull),
+                 "cols": torch.zeros_like(column_positions).index_add_(0, cols, pull),
+                 "alpha": slope.sum(),
+                 "row_offset": torch.zeros(n_rows, device=device).index_add_(0, rows, slope),
+                 "column_offset": torch.zeros(n_cols, device=device).index_add_(0, cols,
+                                                                                 slope)}
+    return value, grads
 
 
 def _inject(value, inputs, grads):

@@ -15,7 +15,7 @@ def small_estimators():
                                     max_iter=3, random_state=0),
         DeepLatentBlockCoclustering(n_clusters=(2, 1), latent_dim=2, hidden_dim=4,
                                     pretrain_epochs=3, max_iter=3, block_refinement=False,
-                                    degree_correction=True, random_state=0),
+                                    degree_correction=False, random_state=0),
     ]
 
 
