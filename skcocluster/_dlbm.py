@@ -62,33 +62,39 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         Stop when the mean ELBO of the last 10 epochs improves on the 10 before by less
         than ``tol`` times its magnitude.
     log_var_floor : float, default=-10.0
-        Lower bound on the posterior log-variances (the seed's -3 is harmful).
+        Lower bound on the posterior log-variances (a floor as high as -3 merges weak clusters:
+        ``docs/model.rst``).
     share_first_layer : bool, default=True
         Whether the mean and variance heads share the encoders' first layer.
     cluster_variance : {'shared', 'per_cluster'}, default='shared'
-        One variance for all the clusters of a side, or one per cluster (as the seed).
+        One variance for all the clusters of a side, or one per cluster (the original
+        model's form, which lets one broad component swallow others on degree-heterogeneous
+        data).
     likelihood : {'auto', 'bernoulli', 'poisson', 'gaussian'}, default='auto'
         Distribution of a cell given the positions. 'bernoulli': binary or [0, 1] values,
         ``eta`` is the logit; 'poisson': non-negative values (counts, tf-idf), ``eta`` is the
         log-rate; 'gaussian': real values, ``eta`` is the mean, with one noise variance.
         'auto' takes 'bernoulli' for binary X, 'poisson' for other non-negative X and
         'gaussian' otherwise; the choice is stored in ``likelihood_``.
-    degree_correction : bool, default=True
+    degree_correction : bool, default=False
         Add a per-row and a per-column offset to the decoder's output
         (``alpha + a_i + b_j - ||X_i - Y_j||^2``, started from the row and column means),
-        so that row and column totals do not drive the clusters. Measured
-        (``benchmarks/README.md``): equal or better on the real corpora (Reviews NMI 0.395
-        against 0.309 without), equal on planted block matrices but the imbalanced one
-        (0.612 against 0.634).
+        so that row and column totals do not drive the deep model. Measured
+        (``benchmarks/README.md``): the same final partition on CSTR, Classic3, WebACE and
+        the planted block matrices (except the imbalanced one, 0.612 against 0.634), better
+        on Reviews (NMI 0.395 against 0.309); but held-out ``score`` then no longer picks the
+        right number of clusters in a grid search, so it is off by default. The final
+        partition is degree-corrected anyway when ``block_refinement`` keeps the
+        degree-corrected block model.
     block_refinement : bool, default=True
         After the deep model, refine its partition (and the restart's starting partition)
         by variational EM of the plain and of the degree-corrected latent block models,
-        and report the candidate that fills every cluster with the highest
-        degree-corrected block-model bound; the deep partition itself is a candidate.
+        and report the candidate that fills every cluster and best predicts a fixed sample
+        of held-out cells; the deep partition itself is a candidate.
         ``refined_from_`` says which was kept; ``predict_proba`` then uses the model that
         produced it. The latent mixtures are refitted to the reported memberships, so
         ``row_means_`` etc. describe them. False reports the deep model's partition.
-    reconstruction : {'auto', 'exact', 'sampled'}, default='auto''
+    reconstruction : {'auto', 'exact', 'sampled'}, default='auto'
         How the sum over all cells of the likelihood is computed during training: exactly
         (in chunks, never holding M x P with its gradient graph) or estimated from
         uniformly sampled cells (unbiased). 'auto' samples above 1e7 cells (on Classic3,
@@ -102,7 +108,8 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         Seeds the initialisation, the Monte Carlo draws and k-means; an int makes fits
         reproducible (on the same device and library versions).
     verbose : int, default=0
-        0 prints nothing; 1 reports each restart; 2 also reports every 50 epochs.
+        0 prints nothing; 1 reports each restart (and shows a progress bar with the
+        current objective when tqdm is installed); 2 also prints every 50 epochs.
 
     Attributes
     ----------
@@ -114,6 +121,8 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         Row indicators of each bicluster.
     columns_ : ndarray of shape (n_biclusters, n_columns), dtype=bool
         Column indicators of each bicluster.
+    biclusters_ : tuple of two ndarrays
+        ``(rows_, columns_)``, as for scikit-learn's biclustering estimators.
     row_memberships_ : ndarray of shape (n_rows, n_row_clusters)
         Soft row memberships (the variational ``gamma``).
     column_memberships_ : ndarray of shape (n_columns, n_column_clusters)
@@ -141,7 +150,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         the encoders' initial positions), or 'start' itself.
     lower_bound_ : float
         ELBO per cell of the kept restart (exact over all cells, one fixed draw).
-    elbo_history_ : ndarray of shape (n_iter_,)
+    elbo_history_ : ndarray of shape (`n_iter_`,)
         ELBO per cell at each epoch of the kept restart (one Monte Carlo draw each).
     pretrain_history_ : ndarray of shape (pretrain_epochs,)
         Pretraining objective per cell at each epoch of the kept restart.
@@ -153,7 +162,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         Device the model was trained on (the fitted model itself is kept on the CPU).
     n_features_in_ : int
         Number of columns seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when X was a DataFrame with string column names.
 
     See Also
@@ -200,7 +209,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
     def __init__(self, n_clusters=3, *, latent_dim=8, hidden_dim=64, n_init=1, init="spectral",
                  pretrain_epochs=200, max_iter=300, learning_rate=0.01, tol=1e-4,
                  log_var_floor=-10.0, share_first_layer=True, cluster_variance="shared",
-                 likelihood="auto", degree_correction=True, block_refinement=True,
+                 likelihood="auto", degree_correction=False, block_refinement=True,
                  reconstruction="auto", n_sampled_cells=None, device="auto", random_state=None,
                  verbose=0):
         self.n_clusters = n_clusters
@@ -254,7 +263,8 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         data, (row_scale, column_scale) = prepare_training_data(
             csr, self.hidden_dim, device, int(seeds[-1]))
         best = None
-        progress = Progress(self.verbose, self.n_init)
+        progress = Progress(self.verbose, self.n_init, phase_totals={
+            "pretrain": self.pretrain_epochs, "train": self.max_iter})
         for restart, (init, seed) in enumerate(zip(self._restart_inits(), seeds)):
             progress.start_restart(restart, init)
             fit = fit_once(data, config, init, seed, device, progress)
