@@ -249,7 +249,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
             share_first_layer=self.share_first_layer,
             shared_variance=self.cluster_variance == "shared", var_floor=1e-6,
             degree_correction=self.degree_correction, n_sampled_cells=n_sampled,
-            likelihood=self.likelihood_, verbose=self.verbose)
+            likelihood=self.likelihood_)
 
     def _restart_inits(self):
         if self.init == "alternate":
@@ -371,30 +371,31 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         return mean, log_var
 
     def _row_memberships(self, csr):
-        model = self._membership_model
-        if model == "block":
-            return side_memberships(csr, self.column_memberships_, self.row_proportions_,
-                                    *self._block_parameters(self.block_probabilities_))
-        if model == "degree_corrected":
-            omega, row_mass, column_mass = self._degree_model
-            return degree_corrected_memberships(csr, self.column_memberships_,
-                                                self.row_proportions_, omega, column_mass)
-        mean, log_var = self._encode(csr, "row")
-        with torch.no_grad():
-            return self.module_.row_prior.responsibilities(mean, log_var).double().numpy()
+        return self._memberships(csr, "row")
 
     def _column_memberships(self, csr_t):
-        model = self._membership_model
-        if model == "block":
-            return side_memberships(csr_t, self.row_memberships_, self.column_proportions_,
-                                    *self._block_parameters(self.block_probabilities_.T))
-        if model == "degree_corrected":
+        return self._memberships(csr_t, "column")
+
+    def _memberships(self, csr, side):
+        """Memberships of new rows (side='row') or columns, under the model that produced
+        the reported partition: the block model, the degree-corrected one, or the encoders.
+        """
+        rows = side == "row"
+        other_resp = self.column_memberships_ if rows else self.row_memberships_
+        proportions = self.row_proportions_ if rows else self.column_proportions_
+        if self._membership_model == "block":
+            block = self.block_probabilities_ if rows else self.block_probabilities_.T
+            return side_memberships(csr, other_resp, proportions,
+                                    *self._block_parameters(block))
+        if self._membership_model == "degree_corrected":
             omega, row_mass, column_mass = self._degree_model
-            return degree_corrected_memberships(csr_t, self.row_memberships_,
-                                                self.column_proportions_, omega.T, row_mass)
-        mean, log_var = self._encode(csr_t, "column")
+            return degree_corrected_memberships(
+                csr, other_resp, proportions, omega if rows else omega.T,
+                column_mass if rows else row_mass)
+        mean, log_var = self._encode(csr, side)
+        prior = self.module_.row_prior if rows else self.module_.column_prior
         with torch.no_grad():
-            return self.module_.column_prior.responsibilities(mean, log_var).double().numpy()
+            return prior.responsibilities(mean, log_var).double().numpy()
 
     def _block_parameters(self, block):
         return natural_parameters(self.likelihood_, block, self._block_noise_var)

@@ -124,28 +124,6 @@ def membership_terms(row_resp, column_resp):
     return total
 
 
-def block_model_bound(csr, row_resp, column_resp, likelihood="bernoulli"):
-    """Variational lower bound of the latent block model at given memberships.
-
-    ``sum_lq [(G^T A D)_lq theta_lq - (G^T 1)_l (1^T D)_q psi_lq]`` plus the entropy and
-    proportion terms of both sides, with the block parameters at their optimum for the
-    memberships; the data-only constant (e.g. ``-log A!``) is left out, so only bounds on
-    the same matrix and likelihood compare.
-    """
-    block = block_means(csr, row_resp, column_resp)
-    noise_var = block_noise_variance(csr, row_resp, column_resp) if (
-        likelihood == "gaussian") else 1.0
-    natural, cumulant = natural_parameters(likelihood, block, noise_var)
-    sums = row_resp.T @ (csr @ column_resp)
-    mass = np.outer(row_resp.sum(0), column_resp.sum(0))
-    bound = float((sums * natural - mass * cumulant).sum())
-    if likelihood == "gaussian":
-        n_cells = csr.shape[0] * csr.shape[1]
-        bound -= np.square(csr.data).sum() / (2 * noise_var) + 0.5 * n_cells * np.log(
-            2 * np.pi * noise_var)
-    return bound + membership_terms(row_resp, column_resp)
-
-
 def _degree_corrected_blocks(csr, row_resp, column_resp, row_degrees, column_degrees):
     """Block rates ``omega`` of the degree-corrected Poisson block model and the masses."""
     sums = row_resp.T @ (csr @ column_resp)

@@ -42,7 +42,6 @@ class TrainingConfig:
     degree_correction: bool
     n_sampled_cells: object  # None (exact) or int
     likelihood: str = "bernoulli"
-    verbose: int = 0
 
 
 @dataclass
