@@ -1,0 +1,433 @@
+"""VariationalCoclustering: the estimator's parameters and the wiring of its torch model."""
+
+import numbers
+import warnings
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import BaseCoclustering
+from ._device import resolve_device
+from ._nn.likelihoods import make_likelihood
+from ._progress import Progress
+from ._variational_training import (CHUNK, FINAL_OBJECTIVE_SEED, VariationalConfig, fit_once,
+                                    gather, prepare_data, side_data)
+
+
+class VariationalCoclustering(BaseCoclustering):
+    """Scaled variational co-clustering: two Gaussian-mixture VAEs and a per-cell latent.
+
+    A row is encoded from its row vector, a column from its column vector, each by a
+    Gaussian-mixture VAE whose mixture components are the row (column) clusters; a third
+    latent per cell, with its own mixture prior, models cell-level structure and noise; a
+    mutual-information term ties the two partitions together (information-theoretic
+    co-clustering). Every encoder reads a vector, so new rows *and new columns* are
+    clustered directly, and training runs over mini-batches of rows, columns and sampled
+    cells without ever holding the M x P matrix densely. A drop-in replacement for
+    :class:`~skcocluster.DeepLatentBlockCoclustering` (same attributes and methods) and for
+    :class:`sklearn.cluster.SpectralCoclustering` / :class:`sklearn.cluster.SpectralBiclustering`.
+
+    The objective, in nats of the whole matrix (``design/variational.md``)::
+
+        J = row_weight    * sum_i IWAE_i   + contrast_weight * M * I_NCE(rows)
+          + column_weight * sum_j IWAE_j   + contrast_weight * P * I_NCE(columns)
+          + cell_weight   * sum_ij IWAE_ij + cell_contrast_weight * nnz(A) * I_NCE(cells)
+          + mi_weight * sum(|A|) * I(p^)
+
+    Each weight set to 0 removes its term. ``I(p^)`` is the mutual information of the
+    co-cluster distribution ``Gamma^T |A| Delta / sum(|A|)``, computed on the whole sparse
+    matrix at every step (the rows and columns outside the step's batch enter with their
+    memberships of the start of the epoch).
+
+    Parameters
+    ----------
+    n_clusters : int or tuple of (int, int), default=3
+        ``k``: k row clusters and k column clusters, paired into k biclusters (column
+        cluster k is the one row cluster k links to most). ``(L, Q)``: L row and Q column
+        clusters forming an L x Q checkerboard of biclusters.
+    n_cell_clusters : int or None, default=None
+        Number K of components of the per-cell latent's mixture; None takes L x Q.
+    latent_dim : int, default=8
+        Dimension of the row and column latents.
+    cell_latent_dim : int, default=4
+        Dimension of the per-cell latent.
+    hidden_dim : int, default=64
+        Width of the hidden layers.
+    n_samples : int, default=5
+        Importance samples S of each importance-weighted bound.
+    gradient : {'dreg', 'iwae'}, default='dreg'
+        Encoder gradient of the importance-weighted bounds: the doubly reparameterised
+        estimator (Tucker et al., 2018) or the plain gradient of the bound.
+    batch_size : int, default=256
+        Rows per mini-batch (the columns are split into as many batches per epoch).
+    n_sampled_items : int, default=256
+        Items (columns for a row, rows for a column) on which a side decoder's sum over all
+        cells is evaluated: a uniform sample of this many, reweighted so the sum is
+        unbiased; all of them (exact) when there are at most this many or when the batch is
+        so dense that scoring all items costs less than its nonzeros plus the sample.
+    cells_per_batch : int, default=1024
+        At most this many nonzero cells of a row batch (a uniform subsample beyond), and as
+        many uniformly drawn zero cells, enter the per-cell bound of a step; each group is
+        reweighted to its count so the sum over all cells stays unbiased.
+    n_init : int, default=1
+        Number of restarts; the one with the highest final objective is kept.
+    init : {'spectral', 'random'}, default='spectral'
+        First-layer start of the encoders: half the first layer on the leading singular
+        vectors of the normalised matrix (the rest random), or all random.
+    pretrain_epochs : int, default=30
+        Epochs of autoencoder pretraining of each side before the Gaussian-mixture start.
+    max_iter : int, default=100
+        Maximum number of epochs of joint training.
+    learning_rate : float, default=0.003
+        Adam step size (pretraining and joint training).
+    weight_decay : float, default=1e-6
+        Adam's L2 weight decay.
+    tol : float, default=1e-4
+        Stop when the mean objective of the last 5 epochs improves on the 5 before by less
+        than ``tol`` times its magnitude.
+    temperature : float, default=0.5
+        Temperature T of the contrastive critics ``exp(cos(g(a), z) / T)``.
+    row_weight, column_weight, cell_weight : float, default=1.0
+        Weights of the row, column and per-cell importance-weighted bounds.
+    contrast_weight : float, default=1.0
+        Weight lambda of the row and column InfoNCE terms.
+    cell_contrast_weight : float, default=1.0
+        Weight lambda_w of the cell-level InfoNCE term.
+    mi_weight : float, default=1.0
+        Weight beta of the mutual-information cross term.
+    likelihood : {'auto', 'bernoulli', 'poisson', 'gaussian'}, default='auto'
+        Distribution of a cell given the decoder output: 'bernoulli' (values in [0, 1],
+        logit), 'poisson' (non-negative values, log-rate) or 'gaussian' (real values, mean,
+        with the matrix's variance as noise variance). 'auto' takes 'bernoulli' for binary
+        X, 'poisson' for other non-negative X and 'gaussian' otherwise; stored in
+        ``likelihood_``.
+    device : {'auto', 'cpu', 'cuda'}, default='auto'
+        Where to train. 'auto' takes a CUDA device when one is available.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, the Monte Carlo draws, the batches and the mixture start;
+        an int makes fits reproducible (on the same device and library versions).
+    verbose : int, default=0
+        0 prints nothing; 1 reports each restart (and shows a progress bar with the
+        current objective when tqdm is installed); 2 also prints every 50 epochs.
+
+    Attributes
+    ----------
+    row_labels_ : ndarray of shape (n_rows,)
+        Row cluster of each training row.
+    column_labels_ : ndarray of shape (n_columns,)
+        Column cluster of each training column.
+    rows_ : ndarray of shape (n_biclusters, n_rows), dtype=bool
+        Row indicators of each bicluster.
+    columns_ : ndarray of shape (n_biclusters, n_columns), dtype=bool
+        Column indicators of each bicluster.
+    biclusters_ : tuple of two ndarrays
+        ``(rows_, columns_)``, as for scikit-learn's biclustering estimators.
+    row_memberships_ : ndarray of shape (n_rows, n_row_clusters)
+        Soft row memberships ``p(l | z_i = mu(a_i))`` under the row mixture.
+    column_memberships_ : ndarray of shape (n_columns, n_column_clusters)
+        Soft column memberships.
+    row_embedding_ : ndarray of shape (n_rows, latent_dim)
+        Posterior means of the row latents.
+    column_embedding_ : ndarray of shape (n_columns, latent_dim)
+        Posterior means of the column latents.
+    row_proportions_, column_proportions_ : ndarray of shape (n_row_clusters,), (n_column_clusters,)
+        Mixture proportions of the row and column priors.
+    row_means_, column_means_ : ndarray of shape (n_*_clusters, latent_dim)
+        Mixture component means.
+    row_variances_, column_variances_ : ndarray of shape (n_*_clusters, latent_dim)
+        Mixture component variances (diagonal).
+    block_probabilities_ : ndarray of shape (n_row_clusters, n_column_clusters)
+        Mean cell value of each block under the soft memberships.
+    likelihood_ : str
+        The likelihood used ('auto' resolved).
+    lower_bound_ : float
+        Objective J per cell of the kept restart (one ordered pass, one fixed draw).
+    objective_terms_ : dict of str to float
+        The unweighted terms of J per cell at the end ('row_bound', 'column_bound',
+        'cell_bound', 'row_contrast', 'column_contrast', 'cell_contrast',
+        'mutual_information'); a term whose weight is 0 is 0.
+    elbo_history_ : ndarray of shape (`n_iter_`,)
+        Objective J per cell at each epoch of joint training (mini-batch estimates).
+    pretrain_history_ : ndarray of shape (pretrain_epochs,)
+        Pretraining objective per cell (rows plus columns) at each epoch.
+    n_iter_ : int
+        Epochs of joint training of the kept restart.
+    converged_ : bool
+        Whether the kept restart stopped by ``tol`` before ``max_iter``.
+    device_ : torch.device
+        Device the model was trained on (the fitted model itself is kept on the CPU).
+    n_features_in_ : int
+        Number of columns seen during fit.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Column names, when X was a DataFrame with string column names.
+
+    See Also
+    --------
+    skcocluster.DeepLatentBlockCoclustering : Deep latent block model co-clustering.
+    sklearn.cluster.SpectralCoclustering : Spectral co-clustering (Dhillon, 2001).
+
+    Examples
+    --------
+    >>> from skcocluster import VariationalCoclustering
+    >>> from skcocluster.datasets import make_lbm
+    >>> from skcocluster.metrics import coclustering_adjusted_rand_score
+    >>> X, rows, cols = make_lbm(300, 200, 3, block_params=[[.6, .1, .1], [.1, .6, .1],
+    ...                          [.1, .1, .6]], random_state=0)
+    >>> model = VariationalCoclustering(n_clusters=3, random_state=0).fit(X)
+    >>> round(coclustering_adjusted_rand_score(rows, cols, model.row_labels_,
+    ...                                        model.column_labels_), 2)
+    1.0
+    """
+
+    _parameter_constraints = {
+        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
+        "n_cell_clusters": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+        "cell_latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],
+        "hidden_dim": [Interval(numbers.Integral, 2, None, closed="left")],
+        "n_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+        "gradient": [StrOptions({"dreg", "iwae"})],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_sampled_items": [Interval(numbers.Integral, 1, None, closed="left")],
+        "cells_per_batch": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_init": [Interval(numbers.Integral, 1, None, closed="left")],
+        "init": [StrOptions({"spectral", "random"})],
+        "pretrain_epochs": [Interval(numbers.Integral, 0, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(numbers.Real, 0, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "temperature": [Interval(numbers.Real, 0, None, closed="neither")],
+        "row_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "column_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "cell_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "contrast_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "cell_contrast_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "mi_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "likelihood": [StrOptions({"auto", "bernoulli", "poisson", "gaussian"})],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, n_clusters=3, *, n_cell_clusters=None, latent_dim=8, cell_latent_dim=4,
+                 hidden_dim=64, n_samples=5, gradient="dreg", batch_size=256,
+                 n_sampled_items=256, cells_per_batch=1024, n_init=1, init="spectral",
+                 pretrain_epochs=30, max_iter=100, learning_rate=0.003, weight_decay=1e-6,
+                 tol=1e-4, temperature=0.5, row_weight=1.0, column_weight=1.0, cell_weight=1.0,
+                 contrast_weight=1.0, cell_contrast_weight=1.0, mi_weight=1.0,
+                 likelihood="auto", device="auto", random_state=None, verbose=0):
+        self.n_clusters = n_clusters
+        self.n_cell_clusters = n_cell_clusters
+        self.latent_dim = latent_dim
+        self.cell_latent_dim = cell_latent_dim
+        self.hidden_dim = hidden_dim
+        self.n_samples = n_samples
+        self.gradient = gradient
+        self.batch_size = batch_size
+        self.n_sampled_items = n_sampled_items
+        self.cells_per_batch = cells_per_batch
+        self.n_init = n_init
+        self.init = init
+        self.pretrain_epochs = pretrain_epochs
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.tol = tol
+        self.temperature = temperature
+        self.row_weight = row_weight
+        self.column_weight = column_weight
+        self.cell_weight = cell_weight
+        self.contrast_weight = contrast_weight
+        self.cell_contrast_weight = cell_contrast_weight
+        self.mi_weight = mi_weight
+        self.likelihood = likelihood
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    def _config(self, n_row_clusters, n_column_clusters):
+        return VariationalConfig(
+            n_row_clusters=n_row_clusters, n_column_clusters=n_column_clusters,
+            n_cell_clusters=self.n_cell_clusters or n_row_clusters * n_column_clusters,
+            latent_dim=self.latent_dim, cell_latent_dim=self.cell_latent_dim,
+            hidden_dim=self.hidden_dim, n_samples=self.n_samples, gradient=self.gradient,
+            batch_size=self.batch_size, n_sampled_items=self.n_sampled_items,
+            cells_per_batch=self.cells_per_batch, pretrain_epochs=self.pretrain_epochs,
+            max_iter=self.max_iter, learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay, tol=self.tol, temperature=self.temperature,
+            init=self.init, row_weight=self.row_weight, column_weight=self.column_weight,
+            cell_weight=self.cell_weight, contrast_weight=self.contrast_weight,
+            cell_contrast_weight=self.cell_contrast_weight, mi_weight=self.mi_weight,
+            likelihood=self.likelihood_)
+
+    def _fit_memberships(self, csr, n_row_clusters, n_column_clusters):
+        device = resolve_device(self.device)
+        config = self._config(n_row_clusters, n_column_clusters)
+        seeds = self._seeds(self.n_init + 1)
+        data = prepare_data(csr, config, device, int(seeds[0]))
+        progress = Progress(self.verbose, self.n_init, phase_totals={
+            "pretrain rows": self.pretrain_epochs, "pretrain columns": self.pretrain_epochs,
+            "train": self.max_iter})
+        best = None
+        for restart, seed in enumerate(seeds[1:]):
+            progress.start_restart(restart, self.init)
+            fit = fit_once(data, config, int(seed), device, progress)
+            progress.end_restart(fit)
+            if best is None or fit.objective > best.objective:
+                best = fit
+        if not best.converged:
+            warnings.warn(
+                f"The best of {self.n_init} restart(s) did not converge in max_iter="
+                f"{self.max_iter} epochs; increase max_iter or tol.", ConvergenceWarning)
+        self._store_fit(best, data, device)
+        return self._memberships_of(data.rows, "row"), self._memberships_of(data.columns,
+                                                                             "column")
+
+    def _store_fit(self, fit, data, device):
+        """Keep the fitted model on the CPU, with its embeddings and history."""
+        self.module_ = fit.model.to("cpu").eval()
+        self._noise_var = data.noise_var
+        self.device_ = device
+        self.lower_bound_ = float(fit.objective)
+        self.objective_terms_ = {name: float(value) for name, value in fit.terms.items()}
+        self.elbo_history_ = np.asarray(fit.history)
+        self.pretrain_history_ = (np.sum(fit.pretrain_history, axis=0)
+                                  if self.pretrain_epochs else np.zeros(0))
+        self.n_iter_ = fit.n_iter
+        self.converged_ = fit.converged
+        self._store_mixtures()
+
+    def _memberships_of(self, data_side, side):
+        """Memberships of the training rows (columns), storing their embedding too."""
+        cpu = _side_on_cpu(data_side)
+        mean, resp = self._encode_side(cpu, side)
+        setattr(self, f"{side}_embedding_", mean)
+        return resp
+
+    def _store_mixtures(self):
+        for side in ("row", "column"):
+            prior = self.module_.side(side).prior
+            with torch.no_grad():
+                setattr(self, f"{side}_proportions_",
+                        torch.softmax(prior.logits, 0).double().numpy())
+                setattr(self, f"{side}_means_", prior.means.double().numpy().copy())
+                setattr(self, f"{side}_variances_",
+                        prior.log_vars.exp().double().numpy().copy())
+
+    def _reorder_column_clusters(self, order):
+        self.module_.columns.prior.reorder(order)
+        self._store_mixtures()
+
+    # ------------------------------------------------------------------ new rows / columns
+    def _encode_side(self, data_side, side):
+        """Posterior means (n, D) and memberships (n, n_clusters) as float64 arrays."""
+        vae = self.module_.side(side)
+        means, resps = [], []
+        with torch.no_grad():
+            for start in range(0, data_side.n_vectors, CHUNK):
+                ids = torch.arange(start, min(start + CHUNK, data_side.n_vectors))
+                mean, _ = vae.encoder(gather(data_side, ids))
+                means.append(mean)
+                resps.append(vae.prior.responsibilities(mean))
+        mean = torch.cat(means).double().numpy()
+        resp = torch.cat(resps).double().numpy()
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(resp))):
+            raise FloatingPointError("the fitted encoders produced non-finite values")
+        return mean, resp
+
+    def _row_memberships(self, csr):
+        return self._encode_side(side_data(csr, "cpu"), "row")[1]
+
+    def _column_memberships(self, csr_t):
+        return self._encode_side(side_data(csr_t, "cpu"), "column")[1]
+
+    def _row_positions(self, csr):
+        return self._encode_side(side_data(csr, "cpu"), "row")[0]
+
+    def _score_rows(self, csr):
+        """Row-side importance-weighted bound per cell of the rows of ``csr``."""
+        data_side = side_data(csr, "cpu")
+        likelihood = make_likelihood(self.likelihood_, self._noise_var)
+        generator = torch.Generator().manual_seed(FINAL_OBJECTIVE_SEED)
+        vae = self.module_.rows
+        items = torch.arange(data_side.n_items)
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, data_side.n_vectors, CHUNK):
+                ids = torch.arange(start, min(start + CHUNK, data_side.n_vectors))
+                bound, _ = vae.bound(gather(data_side, ids), likelihood, items,
+                                     self.n_samples, self.gradient, generator)
+                total += float(bound.sum())
+        return total / (csr.shape[0] * csr.shape[1])
+
+    def _expected_cells(self, rows, columns):
+        """Expected values under the row-side decoder at the rows' posterior means."""
+        likelihood = make_likelihood(self.likelihood_, self._noise_var)
+        decoder = self.module_.rows.decoder
+        items = torch.as_tensor(columns, dtype=torch.int64)
+        with torch.no_grad():
+            hidden = decoder.hidden(torch.as_tensor(self.row_embedding_[rows],
+                                                    dtype=torch.float32))
+            return likelihood.expected(decoder.logits_over(hidden, items)).double().numpy()
+
+    # ------------------------------------------------------------------ cells
+    def predict_cell_proba(self, rows, columns):
+        """Memberships of given cells in the K components of the per-cell latent's mixture.
+
+        Cell ``(rows[n], columns[n])`` is encoded from the posterior means of its row and
+        column: ``p(k | w = E[w | z_i, z_j])``. Only the cells asked for are computed (never
+        all M x P).
+
+        Parameters
+        ----------
+        rows, columns : array-like of int of shape (n_cells,)
+            Training row and column indices of the cells.
+
+        Returns
+        -------
+        memberships : ndarray of shape (n_cells, n_cell_clusters)
+        """
+        check_is_fitted(self)
+        rows = _cell_indices(rows, self.n_rows_in_, "rows")
+        columns = _cell_indices(columns, self.n_features_in_, "columns")
+        if rows.shape != columns.shape:
+            raise ValueError(f"rows and columns must have the same length; got {rows.size} "
+                             f"and {columns.size}.")
+        z_rows = torch.as_tensor(self.row_embedding_[rows], dtype=torch.float32)
+        z_cols = torch.as_tensor(self.column_embedding_[columns], dtype=torch.float32)
+        with torch.no_grad():
+            return self.module_.cells.memberships(z_rows, z_cols).double().numpy()
+
+    def predict_cells(self, rows, columns):
+        """Cell-cluster labels of given cells (see :meth:`predict_cell_proba`).
+
+        Parameters
+        ----------
+        rows, columns : array-like of int of shape (n_cells,)
+            Training row and column indices of the cells.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_cells,)
+        """
+        return self.predict_cell_proba(rows, columns).argmax(1)
+
+
+def _side_on_cpu(data_side):
+    """A :class:`SideData` moved to the CPU (for the final memberships)."""
+    return type(data_side)(**{name: (value.cpu() if torch.is_tensor(value) else value)
+                              for name, value in vars(data_side).items()})
+
+
+def _cell_indices(index, size, name):
+    index = np.asarray(index)
+    if index.ndim != 1 or not (np.issubdtype(index.dtype, np.integer) or index.size == 0):
+        raise ValueError(f"{name} must be a 1-D array of integer indices.")
+    if index.size and (index.min() < -size or index.max() >= size):
+        raise ValueError(f"{name} has indices outside [0, {size}).")
+    return np.arange(size)[index.astype(np.int64)]

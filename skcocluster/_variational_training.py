@@ -1,0 +1,642 @@
+"""Training of VariationalCoclustering: data preparation, pretraining, the Gaussian-mixture
+start, the joint mini-batch loop, stopping and restarts (``design/variational.md``,
+"Objective and training").
+
+The objective, in nats of the whole matrix (reported divided by the number of cells)::
+
+    J = w_row  sum_i bound_i  + lambda M I_NCE^row
+      + w_col  sum_j bound_j  + lambda P I_NCE^col
+      + w_cell sum_ij bound_ij + lambda_w nnz(A) I_NCE^cell
+      + beta sum(|A|) I(p^)
+
+Each step estimates it without bias from a batch of rows, a batch of columns and a sample of
+cells (all nonzeros of the row batch, capped, plus uniformly drawn zero cells, each group
+reweighted to its count). ``I(p^)`` is computed on the full sparse matrix: the memberships of
+the rows and columns outside the batch are those of the start of the epoch.
+"""
+
+import math
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.mixture import GaussianMixture
+from sklearn.preprocessing import normalize
+from sklearn.utils.extmath import randomized_svd
+
+from ._nn.likelihoods import make_likelihood
+from ._nn.vae import (SparseBatch, VariationalCoclusteringModule, mutual_information,
+                      vector_log_likelihood)
+
+# Epochs compared by the stopping rule: the mean objective of the last WINDOW epochs
+# against the WINDOW before (a smoothed objective: one epoch's estimate is noisy).
+STOPPING_WINDOW = 5
+# Seed of the draws of the final objective, so restarts are compared on the same noise.
+FINAL_OBJECTIVE_SEED = 12345
+# Cells of a batch that enter the cell-level InfoNCE (its cost is quadratic in this).
+MAX_CONTRAST_CELLS = 256
+# Rows or columns encoded at once when computing all memberships without gradients.
+CHUNK = 4096
+# Cost of a decoder logit taken by gather (a nonzero) relative to one taken by matmul
+# (measured on CPU: gathers and their scatter-add backward are an order slower).
+GATHER_COST = 16
+# With init='spectral', the random part of the first layer is scaled by this.
+SPECTRAL_RANDOM_SCALE = 0.05
+TERMS = ("row_bound", "column_bound", "cell_bound", "row_contrast", "column_contrast",
+         "cell_contrast", "mutual_information")
+
+
+@dataclass
+class VariationalConfig:
+    """Everything the training loop needs from the estimator's parameters."""
+
+    n_row_clusters: int
+    n_column_clusters: int
+    n_cell_clusters: int
+    latent_dim: int
+    cell_latent_dim: int
+    hidden_dim: int
+    n_samples: int
+    gradient: str
+    batch_size: int
+    n_sampled_items: int
+    cells_per_batch: int
+    pretrain_epochs: int
+    max_iter: int
+    learning_rate: float
+    weight_decay: float
+    tol: float
+    temperature: float
+    init: str
+    row_weight: float
+    column_weight: float
+    cell_weight: float
+    contrast_weight: float
+    cell_contrast_weight: float
+    mi_weight: float
+    likelihood: str
+
+
+@dataclass
+class SideData:
+    """One side's vectors (rows of ``A``, or of ``A^T``) as CSR tensors on the device.
+
+    ``values`` are raw (scored by the likelihood), ``inputs`` normalised (read by the
+    encoders: ``sign(a) log1p|a|`` then l2 per vector), ``keys`` the sorted flat positions
+    ``i * n_items + j`` of the nonzeros (to reject nonzero cells when drawing zero cells).
+    """
+
+    indptr: torch.Tensor
+    indices: torch.Tensor
+    values: torch.Tensor
+    inputs: torch.Tensor
+    keys: torch.Tensor
+    n_vectors: int
+    n_items: int
+
+
+@dataclass
+class VariationalData:
+    """The data on the device, prepared once for all restarts."""
+
+    rows: SideData
+    columns: SideData
+    n_nonzero: int
+    total_mass: float
+    noise_var: float
+    row_spectral: np.ndarray
+    column_spectral: np.ndarray
+
+
+@dataclass
+class VariationalFit:
+    """The outcome of one restart."""
+
+    model: VariationalCoclusteringModule
+    objective: float
+    terms: dict
+    history: list
+    pretrain_history: list
+    n_iter: int
+    converged: bool
+    seconds: float
+
+    @property
+    def lower_bound(self):
+        """The final objective per cell (named as the deep LBM's for the progress lines)."""
+        return self.objective
+
+
+# ---------------------------------------------------------------------------- data
+def normalised_inputs(csr):
+    """``sign(a) log1p|a|`` then l2 per row: what the encoders read (a new CSR matrix)."""
+    inputs = csr.copy()
+    inputs.data = np.sign(inputs.data) * np.log1p(np.abs(inputs.data))
+    return normalize(inputs, norm="l2", copy=False)
+
+
+def side_data(csr, device):
+    """A validated CSR matrix (float64, sorted indices) as :class:`SideData` on ``device``."""
+    inputs = normalised_inputs(csr)
+    n_vectors, n_items = csr.shape
+    owners = np.repeat(np.arange(n_vectors, dtype=np.int64), np.diff(csr.indptr))
+    keys = owners * n_items + csr.indices.astype(np.int64)
+
+    def tensor(array, dtype):
+        return torch.as_tensor(np.ascontiguousarray(array), dtype=dtype, device=device)
+
+    return SideData(indptr=tensor(csr.indptr, torch.int64),
+                    indices=tensor(csr.indices, torch.int64),
+                    values=tensor(csr.data, torch.float32),
+                    inputs=tensor(inputs.data, torch.float32),
+                    keys=tensor(keys, torch.int64), n_vectors=n_vectors, n_items=n_items)
+
+
+def spectral_directions(csr, n_components, random_state):
+    """First-layer weights from the leading right singular vectors of the encoder inputs.
+
+    With these weights, the first layer maps a vector to its coordinates on the leading
+    singular vectors (the embedding spectral co-clustering clusters), scaled so that the
+    leading coordinate is of order 1 and the others keep their singular-value ratios (so
+    that noise directions stay small).
+
+    Returns
+    -------
+    weights : ndarray of shape (n_items, k)
+    """
+    inputs = normalised_inputs(csr)
+    k = min(n_components, min(csr.shape) - 1)
+    if k < 1:
+        return np.zeros((csr.shape[1], 0))
+    _, singular, vt = randomized_svd(inputs, k, n_iter=4, random_state=random_state)
+    scale = math.sqrt(csr.shape[0]) / max(singular[0], 1e-8)
+    return (vt.T * scale).astype(np.float32)
+
+
+def prepare_data(csr, config, device, random_state):
+    """Move both sides to ``device`` and take the spectral directions (once per fit)."""
+    csr_t = sp.csr_matrix(csr.T)
+    csr_t.sort_indices()
+    n_cells = csr.shape[0] * csr.shape[1]
+    mean = csr.sum() / n_cells
+    noise_var = max(float(np.square(csr.data).sum()) / n_cells - mean ** 2, 1e-6)
+    # The block structure lives in the leading singular vectors; a few beyond the number
+    # of clusters are kept, the rest of the first layer stays random.
+    k = min(config.hidden_dim // 2,
+            2 * max(config.n_row_clusters, config.n_column_clusters) + 2)
+    spectral = config.init == "spectral"
+    return VariationalData(
+        rows=side_data(csr, device), columns=side_data(csr_t, device), n_nonzero=csr.nnz,
+        total_mass=float(np.abs(csr.data).sum()), noise_var=noise_var,
+        row_spectral=spectral_directions(csr, k, random_state) if spectral else None,
+        column_spectral=spectral_directions(csr_t, k, random_state) if spectral else None)
+
+
+def gather(side, ids):
+    """The vectors ``ids`` (LongTensor) of a side as a :class:`SparseBatch`."""
+    starts = side.indptr[ids]
+    lengths = side.indptr[ids + 1] - starts
+    owner = torch.repeat_interleave(torch.arange(ids.numel(), device=ids.device), lengths)
+    offsets = torch.cumsum(lengths, 0) - lengths
+    positions = starts[owner] + torch.arange(owner.numel(), device=ids.device) - offsets[owner]
+    return SparseBatch(indices=side.indices[positions], offsets=offsets, owner=owner,
+                       values=side.values[positions], inputs=side.inputs[positions],
+                       size=ids.numel())
+
+
+def sampled_items(side, n_sampled, batch, generator, device):
+    """Items whose all-cells term is evaluated: all of them, or a uniform sample.
+
+    All of them (exact) when there are at most ``n_sampled``, or when the batch is dense
+    enough that scoring every item costs no more than scoring the nonzeros and a sample.
+    """
+    all_cost = batch.size * side.n_items
+    sampled_cost = GATHER_COST * batch.owner.numel() + batch.size * n_sampled
+    if n_sampled >= side.n_items or all_cost <= sampled_cost:
+        return torch.arange(side.n_items, device=device)
+    return torch.randint(side.n_items, (n_sampled,), generator=generator, device=device)
+
+
+# ---------------------------------------------------------------------------- model setup
+def build_model(data, config, seed, device):
+    """A fresh module, its first layers started from the spectral directions if asked."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = VariationalCoclusteringModule(
+            data.rows.n_vectors, data.columns.n_vectors, config.n_row_clusters,
+            config.n_column_clusters, config.n_cell_clusters, config.latent_dim,
+            config.cell_latent_dim, config.hidden_dim)
+    for side, directions in (("row", data.row_spectral), ("column", data.column_spectral)):
+        if directions is not None and directions.shape[1]:
+            weight = model.side(side).encoder.first.weight.weight
+            with torch.no_grad():
+                # The random part starts small, so the spectral coordinates dominate.
+                weight.mul_(SPECTRAL_RANDOM_SCALE)
+                weight[:, :directions.shape[1]] = torch.as_tensor(directions)
+                model.side(side).encoder.first.bias.zero_()
+            model.side(side).encoder.start_from_first_layer(directions.shape[1])
+    return model.to(device)
+
+
+def side_memberships(model, side, data_side, device, means_only=False):
+    """Posterior means (n, D) and memberships (n, n_clusters) of all vectors, no gradient."""
+    vae = model.side(side)
+    means, resps = [], []
+    with torch.no_grad():
+        for start in range(0, data_side.n_vectors, CHUNK):
+            ids = torch.arange(start, min(start + CHUNK, data_side.n_vectors), device=device)
+            mean, _ = vae.encoder(gather(data_side, ids))
+            means.append(mean)
+            if not means_only:
+                resps.append(vae.prior.responsibilities(mean))
+    means = torch.cat(means)
+    return means, (None if means_only else torch.cat(resps))
+
+
+def pretrain_side(model, side, data_side, config, likelihood, generator, device, progress):
+    """Autoencoder pretraining of one side (``z = mu(a)``); returns per-epoch losses."""
+    vae = model.side(side)
+    parameters = list(vae.encoder.parameters()) + list(vae.decoder.parameters())
+    optimizer = torch.optim.Adam(parameters, lr=config.learning_rate)
+    history = []
+    n = data_side.n_vectors
+    for epoch in range(config.pretrain_epochs):
+        total = 0.0
+        for ids in torch.randperm(n, generator=generator, device=device).split(config.batch_size):
+            batch = gather(data_side, ids)
+            mean, _ = vae.encoder(batch)
+            items = sampled_items(data_side, config.n_sampled_items, batch, generator, device)
+            log_lik = vector_log_likelihood(vae.decoder, likelihood, mean.unsqueeze(0), batch,
+                                            items, data_side.n_items)
+            loss = -log_lik.sum() / (n * data_side.n_items) * (n / ids.numel())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(log_lik.detach().sum())
+        history.append(total / (n * data_side.n_items))
+        progress.update(f"pretrain {side}s", epoch, history[-1])
+    return history
+
+
+def mixture_start(model, side, data_side, config, seed, device):
+    """Fit sklearn's GaussianMixture on the latent means and start the prior from it.
+
+    The encoder's log-variance head is started at a quarter of the mean component variance,
+    so the first samples stay inside the clusters the mixture found.
+    """
+    vae = model.side(side)
+    means, _ = side_memberships(model, side, data_side, device, means_only=True)
+    means = means.cpu().double().numpy()
+    n_components = vae.prior.logits.numel()
+    if means.shape[0] < 2:
+        # A single vector (a one-column matrix): nothing to fit, one unit component.
+        weights = np.full(n_components, 1.0 / n_components)
+        centres = np.repeat(means.mean(0, keepdims=True), n_components, 0)
+        variances = np.ones_like(centres)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mixture = GaussianMixture(n_components, covariance_type="diag", reg_covar=1e-4,
+                                      n_init=3, random_state=seed).fit(means)
+        weights, centres, variances = mixture.weights_, mixture.means_, mixture.covariances_
+    vae.prior.set_parameters(weights.astype(np.float32), centres.astype(np.float32),
+                             variances.astype(np.float32))
+    with torch.no_grad():
+        vae.encoder.log_var.weight.zero_()
+        vae.encoder.log_var.bias.fill_(float(np.log(variances.mean() / 4.0)))
+
+
+# ---------------------------------------------------------------------------- one step
+@dataclass
+class StepContext:
+    """What a step needs besides its batches (fixed over an epoch)."""
+
+    data: VariationalData
+    config: VariationalConfig
+    likelihood: object
+    generator: torch.Generator
+    device: torch.device
+    mi_cache: object = None
+
+
+@dataclass
+class MembershipCache:
+    """Memberships at the start of the epoch and the products that make ``I(p^)`` exact.
+
+    ``row_resp`` (M, L), ``column_resp`` (P, Q), ``a_delta = |A| column_resp`` (M, Q),
+    ``gamma_a = row_resp^T |A|`` (L, P), ``joint = row_resp^T |A| column_resp`` (L, Q).
+    """
+
+    row_resp: torch.Tensor
+    column_resp: torch.Tensor
+    a_delta: torch.Tensor
+    gamma_a: torch.Tensor
+    joint: torch.Tensor
+
+
+def membership_cache(model, data, device):
+    """Exact ``Gamma^T |A| Delta`` from the current memberships: one sparse pass."""
+    _, row_resp = side_memberships(model, "row", data.rows, device)
+    _, column_resp = side_memberships(model, "column", data.columns, device)
+    a_delta = sparse_product(data.rows, column_resp)
+    gamma_a = sparse_product(data.columns, row_resp).T
+    return MembershipCache(row_resp, column_resp, a_delta, gamma_a, row_resp.T @ a_delta)
+
+
+def sparse_product(side, dense):
+    """``|A_side| @ dense`` from the CSR tensors (A for rows, A^T for columns)."""
+    owner = torch.repeat_interleave(torch.arange(side.n_vectors, device=dense.device),
+                                    side.indptr[1:] - side.indptr[:-1])
+    contrib = side.values.abs().unsqueeze(1) * dense[side.indices]
+    out = torch.zeros(side.n_vectors, dense.shape[1], device=dense.device, dtype=dense.dtype)
+    return out.index_add(0, owner, contrib)
+
+
+def straight_through(cached, fresh, scale):
+    """``fresh`` in value, ``scale`` times its gradient (the batch's share of the total)."""
+    delta = fresh - cached
+    return cached + delta.detach() + scale * (delta - delta.detach())
+
+
+def mutual_information_term(ctx, row_ids, row_batch, row_resp, column_ids, column_resp):
+    """``I(p^)`` on the full matrix with the fresh memberships of the batch.
+
+    ``joint = G^T |A| D`` with G, D the cached memberships where the batch's rows and columns
+    are replaced by their fresh values: four small products, no pass over A.
+    """
+    cache = ctx.mi_cache
+    n_rows, n_cols = ctx.data.rows.n_vectors, ctx.data.columns.n_vectors
+    d_row = straight_through(cache.row_resp[row_ids], row_resp, n_rows / row_ids.numel())
+    d_row = d_row - cache.row_resp[row_ids]
+    joint = cache.joint + d_row.T @ cache.a_delta[row_ids]
+    if column_resp is not None:
+        d_col = straight_through(cache.column_resp[column_ids], column_resp,
+                                 n_cols / column_ids.numel())
+        d_col = d_col - cache.column_resp[column_ids]
+        joint = joint + cache.gamma_a[:, column_ids] @ d_col
+        position = torch.full((n_cols,), -1, dtype=torch.int64, device=ctx.device)
+        position[column_ids] = torch.arange(column_ids.numel(), device=ctx.device)
+        inside = position[row_batch.indices] >= 0
+        weighted = d_row[row_batch.owner[inside]] * row_batch.values[inside].abs().unsqueeze(1)
+        joint = joint + weighted.T @ d_col[position[row_batch.indices[inside]]]
+    return mutual_information(joint)
+
+
+def draw_cells(ctx, row_ids, row_batch):
+    """Cells of the step: nonzeros of the row batch (at most ``cells_per_batch``) and as many
+    uniformly drawn zero cells, with the weight that makes each group's sum unbiased for the
+    sum over all cells of the batch's rows.
+
+    Returns
+    -------
+    local_rows, columns : LongTensor of shape (n_cells,)
+    values, weights : Tensor of shape (n_cells,)
+    """
+    gen, device, n_cols = ctx.generator, ctx.device, ctx.data.rows.n_items
+    n_nonzero = row_batch.owner.numel()
+    keep = torch.arange(n_nonzero, device=device)
+    if n_nonzero > ctx.config.cells_per_batch:
+        keep = torch.randperm(n_nonzero, generator=gen, device=device)[
+            :ctx.config.cells_per_batch]
+    n_zero_cells = row_ids.numel() * n_cols - n_nonzero
+    n_draw = max(keep.numel(), 1) if n_zero_cells > 0 else 0
+    local = torch.randint(row_ids.numel(), (n_draw,), generator=gen, device=device)
+    cols = torch.randint(n_cols, (n_draw,), generator=gen, device=device)
+    keys = row_ids[local] * n_cols + cols
+    found = torch.searchsorted(ctx.data.rows.keys, keys).clamp(max=ctx.data.rows.keys.numel() - 1)
+    zero = ctx.data.rows.keys[found] != keys if ctx.data.rows.keys.numel() else torch.ones_like(
+        keys, dtype=torch.bool)
+    local, cols = local[zero], cols[zero]
+    nz_weight = n_nonzero / max(keep.numel(), 1)
+    zero_weight = n_zero_cells / max(local.numel(), 1)
+    weights = torch.cat([torch.full((keep.numel(),), nz_weight, device=device),
+                         torch.full((local.numel(),), zero_weight, device=device)])
+    return (torch.cat([row_batch.owner[keep], local]),
+            torch.cat([row_batch.indices[keep], cols]),
+            torch.cat([row_batch.values[keep], torch.zeros(local.numel(), device=device)]),
+            weights)
+
+
+def side_terms(model, side, ids, ctx, weight, contrast_weight):
+    """Bound (or None), InfoNCE (or None), one differentiable sample of z, the batch and
+    its fresh memberships for one side."""
+    vae = model.side(side)
+    data_side = ctx.data.rows if side == "row" else ctx.data.columns
+    batch = gather(data_side, ids)
+    config = ctx.config
+    if weight > 0:
+        items = sampled_items(data_side, config.n_sampled_items, batch, ctx.generator,
+                              ctx.device)
+        bound, z = vae.bound(batch, ctx.likelihood, items, config.n_samples, config.gradient,
+                             ctx.generator)
+        mean = None
+        z = z[0]
+    else:
+        bound = None
+        mean, log_var = vae.encoder(batch)
+        eps = torch.randn(mean.shape, generator=ctx.generator, device=ctx.device)
+        z = mean + (0.5 * log_var).exp() * eps
+    contrast = None
+    if contrast_weight > 0 and ids.numel() > 1:
+        contrast = vae.contrast(batch, z, config.temperature)
+    resp = None
+    if config.mi_weight > 0:
+        if mean is None:
+            mean, _ = vae.encoder(batch)
+        resp = vae.prior.responsibilities(mean)
+    return bound, contrast, z, batch, resp
+
+
+def cell_terms(model, ctx, row_ids, row_batch, z_rows):
+    """Weighted sum of the per-cell bounds and the cell-level InfoNCE (either may be None)."""
+    config = ctx.config
+    local, cols, values, weights = draw_cells(ctx, row_ids, row_batch)
+    if local.numel() == 0:
+        return None, None
+    unique_cols, inverse = torch.unique(cols, return_inverse=True)
+    mean, log_var = model.columns.encoder(gather(ctx.data.columns, unique_cols))
+    eps = torch.randn(mean.shape, generator=ctx.generator, device=ctx.device)
+    z_cols = (mean + (0.5 * log_var).exp() * eps)[inverse]
+    zr = z_rows[local]
+    bound = contrast = None
+    w = None
+    if config.cell_weight > 0:
+        per_cell, w = model.cells.bound(zr, z_cols, values, ctx.likelihood, config.n_samples,
+                                        config.gradient, ctx.generator)
+        bound = (per_cell * weights).sum()
+        w = w[0]
+    if config.cell_contrast_weight > 0 and local.numel() > 1:
+        if w is None:
+            w_mean, w_log_var = model.cells.encode(zr, z_cols)
+            eps = torch.randn(w_mean.shape, generator=ctx.generator, device=ctx.device)
+            w = w_mean + (0.5 * w_log_var).exp() * eps
+        pick = torch.randperm(local.numel(), generator=ctx.generator, device=ctx.device)[
+            :MAX_CONTRAST_CELLS]
+        contrast = model.cells.contrast(zr[pick], z_cols[pick], values[pick], w[pick],
+                                        config.temperature)
+    return bound, contrast
+
+
+def step_objective(model, ctx, row_ids, column_ids):
+    """The step's unbiased estimate of J (a differentiable scalar) and its terms (floats)."""
+    config = ctx.config
+    n_rows, n_cols = ctx.data.rows.n_vectors, ctx.data.columns.n_vectors
+    row_bound, row_nce, z_rows, row_batch, row_resp = side_terms(
+        model, "row", row_ids, ctx, config.row_weight, config.contrast_weight)
+    terms = {}
+    if row_bound is not None:
+        terms["row_bound"] = row_bound.sum() * (n_rows / row_ids.numel())
+    if row_nce is not None:
+        terms["row_contrast"] = row_nce * n_rows
+    column_resp = None
+    if column_ids.numel():
+        col_bound, col_nce, _, _, column_resp = side_terms(
+            model, "column", column_ids, ctx, config.column_weight, config.contrast_weight)
+        if col_bound is not None:
+            terms["column_bound"] = col_bound.sum() * (n_cols / column_ids.numel())
+        if col_nce is not None:
+            terms["column_contrast"] = col_nce * n_cols
+    if config.cell_weight > 0 or config.cell_contrast_weight > 0:
+        cell_bound, cell_nce = cell_terms(model, ctx, row_ids, row_batch, z_rows)
+        if cell_bound is not None:
+            terms["cell_bound"] = cell_bound * (n_rows / row_ids.numel())
+        if cell_nce is not None:
+            terms["cell_contrast"] = cell_nce * ctx.data.n_nonzero
+    if config.mi_weight > 0 and ctx.mi_cache is not None and ctx.data.total_mass > 0:
+        terms["mutual_information"] = ctx.data.total_mass * mutual_information_term(
+            ctx, row_ids, row_batch, row_resp, column_ids, column_resp)
+    weights = term_weights(config)
+    objective = sum(weights[name] * value for name, value in terms.items())
+    return objective, {name: float(value.detach()) for name, value in terms.items()}
+
+
+def term_weights(config):
+    """The weight of each term of J."""
+    return {"row_bound": config.row_weight, "column_bound": config.column_weight,
+            "cell_bound": config.cell_weight, "row_contrast": config.contrast_weight,
+            "column_contrast": config.contrast_weight,
+            "cell_contrast": config.cell_contrast_weight,
+            "mutual_information": config.mi_weight}
+
+
+def epoch_batches(n_rows, n_cols, batch_size, generator, device, shuffle=True):
+    """Pairs (row ids, column ids) covering every row and every column once."""
+    if shuffle:
+        rows = torch.randperm(n_rows, generator=generator, device=device)
+        cols = torch.randperm(n_cols, generator=generator, device=device)
+    else:
+        rows = torch.arange(n_rows, device=device)
+        cols = torch.arange(n_cols, device=device)
+    row_batches = rows.split(batch_size)
+    column_size = math.ceil(n_cols / len(row_batches))
+    col_batches = list(cols.split(column_size))
+    col_batches += [cols[:0]] * (len(row_batches) - len(col_batches))
+    return list(zip(row_batches, col_batches))
+
+
+# ---------------------------------------------------------------------------- loops
+def train_epoch(model, optimizer, ctx):
+    """One pass of Adam steps over all rows and columns; the epoch's J per cell and terms."""
+    n_cells = ctx.data.rows.n_vectors * ctx.data.rows.n_items
+    if ctx.config.mi_weight > 0:
+        ctx.mi_cache = membership_cache(model, ctx.data, ctx.device)
+    batches = epoch_batches(ctx.data.rows.n_vectors, ctx.data.columns.n_vectors,
+                            ctx.config.batch_size, ctx.generator, ctx.device)
+    total, term_totals = 0.0, dict.fromkeys(TERMS, 0.0)
+    for row_ids, column_ids in batches:
+        objective, terms = step_objective(model, ctx, row_ids, column_ids)
+        optimizer.zero_grad()
+        (-objective / n_cells).backward()
+        optimizer.step()
+        total += float(objective.detach())
+        for name, value in terms.items():
+            term_totals[name] += value
+    n_steps = len(batches)
+    return total / n_steps / n_cells, {k: v / n_steps / n_cells for k, v in term_totals.items()}
+
+
+def final_objective(model, ctx):
+    """J per cell and its terms over one ordered pass, with a fixed draw (no gradient)."""
+    n_cells = ctx.data.rows.n_vectors * ctx.data.rows.n_items
+    ctx.generator = torch.Generator(device=ctx.device).manual_seed(FINAL_OBJECTIVE_SEED)
+    if ctx.config.mi_weight > 0:
+        ctx.mi_cache = membership_cache(model, ctx.data, ctx.device)
+    batches = epoch_batches(ctx.data.rows.n_vectors, ctx.data.columns.n_vectors,
+                            ctx.config.batch_size, ctx.generator, ctx.device, shuffle=False)
+    total, term_totals = 0.0, dict.fromkeys(TERMS, 0.0)
+    with torch.no_grad():
+        for row_ids, column_ids in batches:
+            objective, terms = step_objective(model, ctx, row_ids, column_ids)
+            total += float(objective.detach())
+            for name, value in terms.items():
+                term_totals[name] += value
+    n_steps = len(batches)
+    return total / n_steps / n_cells, {k: v / n_steps / n_cells for k, v in term_totals.items()}
+
+
+def has_converged(history, tol):
+    """Smoothed stopping rule: the last window's mean improves on the one before by less
+    than ``tol`` times its magnitude."""
+    if len(history) < 2 * STOPPING_WINDOW:
+        return False
+    last = np.mean(history[-STOPPING_WINDOW:])
+    before = np.mean(history[-2 * STOPPING_WINDOW:-STOPPING_WINDOW])
+    return last - before < tol * abs(last)
+
+
+def fit_once(data, config, seed, device, progress):
+    """One restart: build, pretrain both sides, start the mixtures, train jointly."""
+    started = time.perf_counter()
+    model = build_model(data, config, seed, device)
+    likelihood = make_likelihood(config.likelihood, data.noise_var)
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+    pretrain_history = []
+    for side, data_side in (("row", data.rows), ("column", data.columns)):
+        pretrain_history.append(pretrain_side(model, side, data_side, config, likelihood,
+                                              generator, device, progress))
+        mixture_start(model, side, data_side, config, int(seed), device)
+    ctx = StepContext(data, config, likelihood, generator, device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
+                                 weight_decay=config.weight_decay)
+    history, converged = [], False
+    for epoch in range(config.max_iter):
+        value, _ = train_epoch(model, optimizer, ctx)
+        if not np.isfinite(value):
+            raise FloatingPointError("the objective became non-finite")
+        history.append(value)
+        progress.update("train", epoch, value)
+        if has_converged(history, config.tol):
+            converged = True
+            break
+    objective, terms = final_objective(model, ctx)
+    return VariationalFit(model=model, objective=objective, terms=terms, history=history,
+                          pretrain_history=pretrain_history, n_iter=len(history),
+                          converged=converged, seconds=time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------------------- diagnostics
+def encoder_gradient_draws(model, data, config, row_ids, n_draws, seed, device):
+    """Gradients of the row bound w.r.t. the row encoder's output heads over ``n_draws``
+    independent draws (same parameters, same batch): to compare DReG with the plain IWAE
+    gradient (their mean should agree, their spread differ).
+
+    Returns
+    -------
+    grads : ndarray of shape (n_draws, n_parameters)
+    """
+    likelihood = make_likelihood(config.likelihood, data.noise_var)
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+    vae = model.rows
+    heads = list(vae.encoder.mean.parameters()) + list(vae.encoder.log_var.parameters())
+    batch = gather(data.rows, row_ids)
+    items = torch.arange(data.rows.n_items, device=device)
+    draws = []
+    for _ in range(n_draws):
+        bound, _ = vae.bound(batch, likelihood, items, config.n_samples, config.gradient,
+                             generator)
+        grads = torch.autograd.grad(bound.sum(), heads)
+        draws.append(torch.cat([g.reshape(-1) for g in grads]).cpu().numpy())
+    return np.stack(draws)

@@ -1,0 +1,362 @@
+"""VariationalCoclustering: recovery, inductive prediction, the objective's terms, the gradient
+switch, input handling and the sklearn surface."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.cluster import SpectralCoclustering
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import adjusted_rand_score
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from skcocluster import VariationalCoclustering
+from skcocluster._graph import as_csr
+from skcocluster._nn.vae import importance_weighted_bound, mutual_information
+from skcocluster._variational_training import (build_model, draw_cells,
+                                               encoder_gradient_draws, gather,
+                                               membership_cache, mutual_information_term,
+                                               prepare_data, StepContext)
+from skcocluster.datasets import make_lbm
+from skcocluster.metrics import coclustering_adjusted_rand_score as cari
+
+# Few epochs: enough for the API tests, which check plumbing rather than quality.
+FAST = dict(pretrain_epochs=5, max_iter=5, hidden_dim=16, latent_dim=4, batch_size=64,
+            cells_per_batch=256, n_samples=3, random_state=0)
+TERMS = {"row_weight": "row_bound", "column_weight": "column_bound",
+         "cell_weight": "cell_bound", "contrast_weight": "row_contrast",
+         "cell_contrast_weight": "cell_contrast", "mi_weight": "mutual_information"}
+
+
+def diagonal_blocks(k, background, lift):
+    return np.full((k, k), background) + lift * np.eye(k)
+
+
+def fit_quietly(model, X):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X)
+
+
+@pytest.fixture(scope="module")
+def clear_data():
+    return make_lbm(150, 100, 3, block_params=diagonal_blocks(3, 0.1, 0.6), random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(clear_data):
+    return fit_quietly(VariationalCoclustering(3, **FAST), clear_data[0])
+
+
+def aligned_new_draw(n_rows, n_cols, k, blocks, train_cols, train_rows=None, seed=10):
+    """A new matrix from the same model whose columns (rows) follow the training ones."""
+    X_new, rows_new, cols_new = make_lbm(n_rows, n_cols, k, block_params=blocks,
+                                         random_state=seed, shuffle=False)
+    order = np.argsort(train_cols, kind="stable")
+    aligned = np.zeros_like(X_new)
+    aligned[:, order] = X_new
+    if train_rows is not None:
+        row_order = np.argsort(train_rows, kind="stable")
+        transposed = np.zeros_like(X_new)
+        transposed[row_order] = X_new
+        return aligned, rows_new, transposed, cols_new
+    return aligned, rows_new
+
+
+# ---------------------------------------------------------------- recovery
+@pytest.fixture(scope="module")
+def planted():
+    blocks = diagonal_blocks(4, 0.1, 0.25)
+    X, rows, cols = make_lbm(600, 300, 4, block_params=blocks, random_state=1)
+    model = fit_quietly(VariationalCoclustering(4, pretrain_epochs=10, max_iter=15,
+                                                random_state=0), X)
+    return X, rows, cols, blocks, model
+
+
+def test_recovers_a_clear_planted_structure_at_least_as_well_as_spectral(planted):
+    X, rows, cols, _, model = planted
+    ours = cari(rows, cols, model.row_labels_, model.column_labels_)
+    spectral = SpectralCoclustering(4, random_state=0).fit(X)
+    theirs = cari(rows, cols, spectral.row_labels_, spectral.column_labels_)
+    assert ours >= 0.95
+    assert ours >= theirs
+
+
+def test_new_rows_and_columns_are_predicted_like_training_ones(planted):
+    X, rows, cols, blocks, model = planted
+    train_rows = adjusted_rand_score(rows, model.row_labels_)
+    # New rows over the training columns, and new columns over the training rows.
+    X_new, rows_new = aligned_new_draw(600, 300, 4, blocks, cols)
+    assert adjusted_rand_score(rows_new, model.predict(X_new)) >= min(0.95, train_rows - 0.02)
+    X_cols, cols_new = aligned_new_draw(300, 600, 4, blocks.T, rows)
+    new_cols = adjusted_rand_score(cols_new, model.predict_columns(X_cols.T))
+    assert new_cols >= min(0.95, adjusted_rand_score(cols, model.column_labels_) - 0.02)
+
+
+def test_cell_memberships_of_given_cells(planted):
+    X, rows, cols, _, model = planted
+    i = np.array([0, 1, 2, 3, 599])
+    j = np.array([0, 5, 7, 299, 3])
+    proba = model.predict_cell_proba(i, j)
+    assert proba.shape == (5, 16)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(model.predict_cells(i, j), proba.argmax(1))
+    with pytest.raises(ValueError, match="same length"):
+        model.predict_cell_proba([0, 1], [0])
+    with pytest.raises(ValueError, match="outside"):
+        model.predict_cell_proba([600], [0])
+    with pytest.raises(ValueError, match="integer"):
+        model.predict_cell_proba([0.5], [0])
+
+
+# ---------------------------------------------------------------- fitted attributes
+def test_fitted_attributes_are_consistent(fitted, clear_data):
+    X, _, _ = clear_data
+    n_rows, n_cols = X.shape
+    assert fitted.row_labels_.shape == (n_rows,) and fitted.column_labels_.shape == (n_cols,)
+    np.testing.assert_allclose(fitted.row_memberships_.sum(1), 1.0, rtol=1e-5)
+    assert fitted.row_embedding_.shape == (n_rows, 4)
+    assert fitted.column_embedding_.shape == (n_cols, 4)
+    assert fitted.row_means_.shape == (3, 4) and fitted.row_variances_.shape == (3, 4)
+    assert fitted.block_probabilities_.shape == (3, 3)
+    assert np.isfinite(fitted.lower_bound_) and fitted.elbo_history_.shape == (fitted.n_iter_,)
+    assert fitted.pretrain_history_.shape == (5,)
+    assert set(fitted.objective_terms_) == set(TERMS.values()) | {"column_contrast"}
+
+
+def test_predict_on_training_matrix_matches_fitted_memberships(fitted, clear_data):
+    X, _, _ = clear_data
+    np.testing.assert_allclose(fitted.predict_proba(X), fitted.row_memberships_, atol=1e-5)
+    np.testing.assert_allclose(fitted.predict_column_proba(X), fitted.column_memberships_,
+                               atol=1e-5)
+    np.testing.assert_allclose(fitted.transform(X), fitted.row_embedding_, atol=1e-5)
+    assert fitted.transform(X.astype(np.float32)).dtype == np.float32
+
+
+def test_score_and_reconstruct(fitted, clear_data):
+    X, _, _ = clear_data
+    assert np.isfinite(fitted.score(X))
+    noise = np.random.default_rng(0).random(X.shape) < X.mean()
+    assert fitted.score(X) > fitted.score(noise.astype(float))
+    block = fitted.reconstruct(rows=[0, 1, 2], columns=np.arange(10))
+    assert block.shape == (3, 10) and np.all((block > 0) & (block < 1))
+
+
+# ---------------------------------------------------------------- objective pieces
+def test_each_weight_set_to_zero_removes_its_term(clear_data, fitted):
+    X, _, _ = clear_data
+    for weight, term in TERMS.items():
+        assert fitted.objective_terms_[term] != 0.0
+        off = fit_quietly(VariationalCoclustering(3, **{**FAST, weight: 0.0}), X)
+        assert off.objective_terms_[term] == 0.0, weight
+        assert abs(off.lower_bound_ - fitted.lower_bound_) > 1e-4, weight
+        assert np.all(np.isfinite(off.row_memberships_))
+
+
+def test_mutual_information_is_exact_on_the_full_matrix(clear_data):
+    X, _, _ = clear_data
+    csr = as_csr(X)
+    estimator = VariationalCoclustering(3, **FAST)
+    estimator.likelihood_ = "bernoulli"
+    config = estimator._config(3, 3)
+    data = prepare_data(csr, config, torch.device("cpu"), 0)
+    model = build_model(data, config, 0, "cpu")
+    cache = membership_cache(model, data, "cpu")
+    joint = cache.row_resp.double().numpy().T @ X @ cache.column_resp.double().numpy()
+    p = joint / joint.sum()
+    direct = np.sum(p * np.log(p / np.outer(p.sum(1), p.sum(0))))
+    assert float(mutual_information(torch.as_tensor(joint))) == pytest.approx(direct)
+    # Fresh memberships of a batch equal to the cached ones give the same value.
+    ctx = StepContext(data, config, None, torch.Generator().manual_seed(0), "cpu", cache)
+    rows, cols = torch.arange(10, 40), torch.arange(5, 25)
+    value = mutual_information_term(ctx, rows, gather(data.rows, rows), cache.row_resp[rows],
+                                    cols, cache.column_resp[cols])
+    assert float(value) == pytest.approx(direct, rel=1e-4)
+
+
+def test_sampled_cells_estimate_the_full_sum_without_bias(clear_data):
+    X, _, _ = clear_data
+    estimator = VariationalCoclustering(3, **{**FAST, "cells_per_batch": 50})
+    estimator.likelihood_ = "bernoulli"
+    config = estimator._config(3, 3)
+    data = prepare_data(as_csr(X), config, torch.device("cpu"), 0)
+    rows = torch.arange(20)
+    ctx = StepContext(data, config, None, torch.Generator().manual_seed(0), "cpu")
+    batch = gather(data.rows, rows)
+    # Estimate sum of (A_ij + 1) * (j + 1) over the cells of the 20 rows, a function of both
+    # the value and the position, so that both groups must be reweighted right.
+    truth = float(((X[:20] + 1.0) * (np.arange(X.shape[1]) + 1.0)).sum())
+    estimates = []
+    for _ in range(400):
+        _, cols, values, weights = draw_cells(ctx, rows, batch)
+        estimates.append(float((weights * (values + 1.0) * (cols + 1.0)).sum()))
+    assert np.mean(estimates) == pytest.approx(truth, rel=0.01)
+
+
+def test_importance_weighted_bound_value_is_the_log_mean_weight():
+    generator = torch.Generator().manual_seed(0)
+    mean = torch.zeros(3, 2)
+    log_var = torch.zeros(3, 2)
+
+    def log_joint(z):
+        return -0.5 * z.pow(2).sum(-1) - z.shape[-1] * 0.5 * np.log(2 * np.pi)
+
+    # With p(x, z) = q(z | x) every weight is 1: the bound is exactly 0.
+    for gradient in ("dreg", "iwae"):
+        bound, _ = importance_weighted_bound(log_joint, mean, log_var, 7, gradient, generator)
+        torch.testing.assert_close(bound, torch.zeros(3), atol=1e-5, rtol=0)
+
+
+def test_gradient_switch_changes_the_encoder_gradient_not_its_mean(clear_data, fitted):
+    X, _, _ = clear_data
+    config = fitted._config(3, 3)
+    data = prepare_data(as_csr(X), config, torch.device("cpu"), 0)
+    rows = torch.arange(32)
+    draws = {}
+    for gradient in ("dreg", "iwae"):
+        config.gradient = gradient
+        draws[gradient] = encoder_gradient_draws(fitted.module_, data, config, rows, 200, 0,
+                                                 "cpu")
+    dreg, iwae = draws["dreg"], draws["iwae"]
+    # Same draws of z (same seed), different gradients.
+    assert np.abs(dreg[0] - iwae[0]).max() > 1e-3
+    # Same expectation: the difference of the means is within the Monte Carlo error.
+    difference = dreg.mean(0) - iwae.mean(0)
+    standard_error = np.sqrt((dreg.var(0) + iwae.var(0)) / len(dreg))
+    assert np.mean(np.abs(difference) < 4 * standard_error + 1e-6) > 0.95
+
+
+# ---------------------------------------------------------------- determinism and inputs
+def test_random_state_makes_fits_reproducible(clear_data, fitted):
+    X, _, _ = clear_data
+    again = fit_quietly(VariationalCoclustering(3, **FAST), X)
+    np.testing.assert_array_equal(again.row_labels_, fitted.row_labels_)
+    np.testing.assert_allclose(again.row_embedding_, fitted.row_embedding_)
+    assert again.lower_bound_ == fitted.lower_bound_
+
+
+@pytest.mark.parametrize("fmt", ["csc", "coo"])
+def test_sparse_formats_give_the_dense_result(fmt, clear_data, fitted):
+    X, _, _ = clear_data
+    model = fit_quietly(VariationalCoclustering(3, **FAST), sp.csr_matrix(X).asformat(fmt))
+    np.testing.assert_array_equal(model.row_labels_, fitted.row_labels_)
+    np.testing.assert_allclose(model.row_embedding_, fitted.row_embedding_, atol=1e-4)
+
+
+def test_empty_rows_and_columns_are_legal(clear_data):
+    X, rows, _ = clear_data
+    X = X.copy()
+    X[:5] = 0.0
+    X[:, :4] = 0.0
+    model = fit_quietly(VariationalCoclustering(3, **FAST), X)
+    for values in (model.row_memberships_, model.column_memberships_, model.row_embedding_,
+                   model.predict_proba(X), model.predict_cell_proba([0, 1], [0, 1])):
+        assert np.all(np.isfinite(values))
+    assert adjusted_rand_score(rows[5:], model.row_labels_[5:]) >= 0.9
+
+
+@pytest.mark.parametrize("X, message", [
+    (np.array([[0.0, 1.0], [np.nan, 1.0]]), "NaN"),
+    (np.array([[0.0, 1.0], [np.inf, 1.0]]), "infinity"),
+    (np.zeros((4, 3)), "no nonzero entry"),
+    (np.zeros((0, 3)), "0 sample"),
+    (np.ones((2, 5)), "3 row clusters but X has only 2 rows"),
+    (np.ones(5), "2D array"),
+])
+def test_bad_input_raises_a_clear_value_error(X, message):
+    with pytest.raises(ValueError, match=message):
+        VariationalCoclustering(3, **FAST).fit(X)
+
+
+@pytest.mark.parametrize("params, name", [
+    (dict(n_clusters=0), "n_clusters"), (dict(gradient="reinforce"), "gradient"),
+    (dict(mi_weight=-1.0), "mi_weight"), (dict(n_samples=0), "n_samples"),
+    (dict(batch_size=0), "batch_size"), (dict(device="tpu"), "device"),
+])
+def test_bad_parameters_are_named(params, name, clear_data):
+    with pytest.raises(ValueError, match=name):
+        VariationalCoclustering(**{**FAST, "n_clusters": 3, **params}).fit(clear_data[0])
+
+
+def test_values_that_do_not_suit_the_likelihood():
+    with pytest.raises(ValueError, match=r"needs entries in \[0, 1\]"):
+        VariationalCoclustering(2, likelihood="bernoulli", **FAST).fit(np.array([[0, 2.0],
+                                                                                 [1, 0]]))
+
+
+def test_counts_and_real_values_fit(clear_data):
+    X, _, _ = clear_data
+    counts = fit_quietly(VariationalCoclustering(3, **FAST), X * 3.0)
+    assert counts.likelihood_ == "poisson" and np.isfinite(counts.lower_bound_)
+    real = fit_quietly(VariationalCoclustering(3, **FAST), X - 0.3)
+    assert real.likelihood_ == "gaussian" and np.all(np.isfinite(real.row_memberships_))
+
+
+def test_new_data_with_wrong_shape(fitted):
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(np.ones((3, 7)))
+    with pytest.raises(ValueError, match="training rows"):
+        fitted.predict_columns(np.ones((7, 3)))
+
+
+def test_cuda_request_fails_clearly_without_a_gpu(clear_data):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="no CUDA device is available"):
+        VariationalCoclustering(3, device="cuda", **FAST).fit(clear_data[0])
+
+
+def test_convergence_warning_and_verbose(clear_data, capsys):
+    X, _, _ = clear_data
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        VariationalCoclustering(3, **{**FAST, "max_iter": 2}).fit(X)
+    assert capsys.readouterr().out == ""
+    fit_quietly(VariationalCoclustering(3, verbose=1, **FAST), X)
+    assert "restart 1/1" in capsys.readouterr().out
+
+
+def test_n_init_keeps_the_best_objective(clear_data, fitted):
+    X, _, _ = clear_data
+    # The first restart of n_init=2 is the single restart of n_init=1 (same seeds).
+    both = fit_quietly(VariationalCoclustering(3, **{**FAST, "n_init": 2}), X)
+    assert both.lower_bound_ >= fitted.lower_bound_
+
+
+# ---------------------------------------------------------------- sklearn tools
+def test_pickle_round_trip(fitted, clear_data):
+    X, _, _ = clear_data
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_allclose(restored.predict_proba(X), fitted.predict_proba(X))
+    np.testing.assert_allclose(restored.predict_column_proba(X), fitted.predict_column_proba(X))
+    assert restored.score(X) == pytest.approx(fitted.score(X))
+
+
+def test_clone_keeps_parameters_only(fitted):
+    copy = clone(fitted)
+    assert copy.get_params() == fitted.get_params()
+    assert not hasattr(copy, "row_labels_")
+
+
+def test_pipeline_and_transform(clear_data):
+    X, rows, _ = clear_data
+    pipe = Pipeline([("binarise", FunctionTransformer(lambda m: (m > 0).astype(float))),
+                     ("cocluster", VariationalCoclustering(3, **FAST))])
+    fit_quietly(pipe, X * 3.0)
+    assert adjusted_rand_score(rows, pipe.predict(X)) >= 0.95
+    assert pipe.transform(X).shape == (X.shape[0], 4)
+
+
+def test_grid_search_selects_the_number_of_clusters_by_score():
+    X, _, _ = make_lbm(240, 120, 3, block_params=diagonal_blocks(3, 0.1, 0.5), random_state=6)
+    # Held-out rows are told apart by the mixture prior only: train a little longer.
+    params = {**FAST, "pretrain_epochs": 10, "max_iter": 10}
+    search = GridSearchCV(VariationalCoclustering(**params), {"n_clusters": [1, 3]},
+                          cv=KFold(3, shuffle=True, random_state=0))
+    fit_quietly(search, X)
+    assert search.best_params_["n_clusters"] == 3
