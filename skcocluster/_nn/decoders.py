@@ -68,8 +68,23 @@ class LatentPositionDecoder(nn.Module):
         -------
         logits : Tensor of shape (n_cells,)
         """
-        diff = row_positions[rows] - column_positions[cols]
-        logits = self.alpha - diff.pow(2).sum(1)
+        return self.logits_from_differences(row_positions[rows] - column_positions[cols],
+                                            rows, cols)
+
+    def logits_from_differences(self, diff, rows, cols):
+        """Logits of cells ``(rows[k], cols[k])`` given ``diff[k] = X_rows[k] - Y_cols[k]``.
+
+        Parameters
+        ----------
+        diff : Tensor of shape cells_shape + (D,)
+        rows, cols : LongTensor broadcastable to cells_shape
+            The cells' rows and columns (for the offsets).
+
+        Returns
+        -------
+        logits : Tensor of shape cells_shape
+        """
+        logits = self.alpha - diff.pow(2).sum(-1)
         if self.degree_corrected:
             logits = logits + self.row_offset[rows] + self.column_offset[cols]
         return logits

@@ -115,11 +115,14 @@ class BipartiteGNNEncoder(nn.Module):
         mean : Tensor of shape (n_nodes, latent_dim)
         log_var : Tensor of shape (n_nodes,)
         """
-        hidden = self.hidden(operator_in, operator_out)
-        hidden_var = hidden if self.first_layer_var is None else self.hidden(
-            operator_in, operator_out, self.first_layer_var)
-        return self.heads(propagate(operator_out, hidden, operator_in),
-                          propagate(operator_out, hidden_var, operator_in))
+        propagated = propagate(operator_out, self.hidden(operator_in, operator_out),
+                               operator_in)
+        if self.first_layer_var is None:
+            # A shared first layer gives the same second-hop features to both heads: one
+            # pair of sparse products instead of two (they dominate an epoch at scale).
+            return self.heads(propagated, propagated)
+        hidden_var = self.hidden(operator_in, operator_out, self.first_layer_var)
+        return self.heads(propagated, propagate(operator_out, hidden_var, operator_in))
 
     def heads(self, propagated, propagated_var, centres=None):
         """Apply the mean and log-variance heads to second-hop features.

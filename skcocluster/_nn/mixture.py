@@ -83,8 +83,8 @@ def mixture_update(resp, post_mean, post_log_var, *, shared_variance, var_floor)
     proportions = (mass / n_nodes).clamp(min=MIN_PROPORTION)
     proportions = proportions / proportions.sum()
     means = (resp.T @ post_mean) / safe_mass[:, None]
-    if empty.any():
-        means[empty] = post_mean[resp[:, empty].argmax(0)]
+    # torch.where rather than ``if empty.any()``: no read-back to the host (GPU) per step.
+    means = torch.where(empty[:, None], post_mean[resp.argmax(0)], means)
     sq_dist = (post_mean.pow(2).sum(1, keepdim=True) + means.pow(2).sum(1)
                - 2.0 * post_mean @ means.T).clamp(min=0)
     spread = resp * (latent_dim * post_log_var.exp()[:, None] + sq_dist)  # (n, K)
@@ -92,9 +92,8 @@ def mixture_update(resp, post_mean, post_log_var, *, shared_variance, var_floor)
         variance = spread.sum() / (latent_dim * n_nodes)
         variances = variance.expand(resp.shape[1]).clone()
     else:
-        variances = spread.sum(0) / (latent_dim * safe_mass)
-        if empty.any():
-            variances[empty] = spread.sum() / (latent_dim * n_nodes)
+        variances = torch.where(empty, spread.sum() / (latent_dim * n_nodes),
+                                spread.sum(0) / (latent_dim * safe_mass))
     return proportions, means, variances.clamp(min=var_floor)
 
 
