@@ -62,7 +62,7 @@ def fills_all_clusters(resp):
     return np.unique(resp.argmax(1)).size == resp.shape[1]
 
 
-def candidates(csr, likelihood, deep, start=None):
+def candidates(csr, likelihood, deep, start=None, own_name="deep"):
     """Every candidate partition (see the module docstring).
 
     Parameters
@@ -73,13 +73,15 @@ def candidates(csr, likelihood, deep, start=None):
         The deep model's row and column memberships.
     start : tuple of ndarray, optional
         The starting partition's memberships.
+    own_name : str, default='deep'
+        Name of the deep model's partition in the candidates' names.
 
     Returns
     -------
     candidates : list of Candidate
     """
-    out = [Candidate("deep", *deep, "deep")]
-    sources = [("deep", deep)] + ([("start", start)] if start is not None else [])
+    out = [Candidate(own_name, *deep, "deep")]
+    sources = [(own_name, deep)] + ([("start", start)] if start is not None else [])
     for source, (rows, columns) in sources:
         refined_rows, refined_columns, noise_var = refine_block_model(
             csr, rows, columns, likelihood=likelihood)

@@ -13,11 +13,12 @@ from ._base import BaseCoclustering
 from ._device import resolve_device
 from ._nn.likelihoods import make_likelihood
 from ._progress import Progress
+from ._refinement import BlockRefinementMixin
 from ._variational_training import (CHUNK, FINAL_OBJECTIVE_SEED, VariationalConfig, fit_once,
                                     gather, prepare_data, side_data)
 
 
-class VariationalCoclustering(BaseCoclustering):
+class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
     """Scaled variational co-clustering: two Gaussian-mixture VAEs and a per-cell latent.
 
     A row is encoded from its row vector, a column from its column vector, each by a
@@ -98,6 +99,16 @@ class VariationalCoclustering(BaseCoclustering):
         Weight lambda_w of the cell-level InfoNCE term.
     mi_weight : float, default=1.0
         Weight beta of the mutual-information cross term.
+    block_refinement : bool, default=True
+        After training, refine the variational partition by EM of the plain and of the
+        degree-corrected latent block models, and report the candidate (the variational
+        partition or one of its refinements) that fills every cluster and best predicts a
+        fixed sample of held-out cells, as :class:`DeepLatentBlockCoclustering` does.
+        ``refined_from_`` says which was kept, and ``predict_proba`` /
+        ``predict_column_proba`` then use the model that produced it; the embeddings,
+        ``transform``, ``score``, ``reconstruct`` and the cell memberships still come from
+        the VAEs, whose mixture attributes (``row_means_`` ...) are not refitted. False
+        reports the variational partition.
     likelihood : {'auto', 'bernoulli', 'poisson', 'gaussian'}, default='auto'
         Distribution of a cell given the decoder output: 'bernoulli' (values in [0, 1],
         logit), 'poisson' (non-negative values, log-rate) or 'gaussian' (real values, mean,
@@ -143,6 +154,9 @@ class VariationalCoclustering(BaseCoclustering):
         Mean cell value of each block under the soft memberships.
     likelihood_ : str
         The likelihood used ('auto' resolved).
+    refined_from_ : str
+        With ``block_refinement``, the candidate reported: 'variational',
+        'variational + block EM' or 'variational + degree-corrected EM'.
     lower_bound_ : float
         Objective J per cell of the kept restart (one ordered pass, one fixed draw).
     objective_terms_ : dict of str to float
@@ -207,6 +221,7 @@ class VariationalCoclustering(BaseCoclustering):
         "contrast_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "cell_contrast_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "mi_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "block_refinement": ["boolean"],
         "likelihood": [StrOptions({"auto", "bernoulli", "poisson", "gaussian"})],
         "device": [str, torch.device],
         "random_state": ["random_state"],
@@ -219,7 +234,7 @@ class VariationalCoclustering(BaseCoclustering):
                  pretrain_epochs=30, max_iter=100, learning_rate=0.003, weight_decay=1e-6,
                  tol=1e-4, temperature=0.5, row_weight=1.0, column_weight=1.0, cell_weight=1.0,
                  contrast_weight=1.0, cell_contrast_weight=1.0, mi_weight=1.0,
-                 likelihood="auto", device="auto", random_state=None, verbose=0):
+                 block_refinement=True, likelihood="auto", device="auto", random_state=None, verbose=0):
         self.n_clusters = n_clusters
         self.n_cell_clusters = n_cell_clusters
         self.latent_dim = latent_dim
@@ -244,6 +259,7 @@ class VariationalCoclustering(BaseCoclustering):
         self.contrast_weight = contrast_weight
         self.cell_contrast_weight = cell_contrast_weight
         self.mi_weight = mi_weight
+        self.block_refinement = block_refinement
         self.likelihood = likelihood
         self.device = device
         self.random_state = random_state
@@ -285,8 +301,12 @@ class VariationalCoclustering(BaseCoclustering):
                 f"The best of {self.n_init} restart(s) did not converge in max_iter="
                 f"{self.max_iter} epochs; increase max_iter or tol.", ConvergenceWarning)
         self._store_fit(best, data, device)
-        return self._memberships_of(data.rows, "row"), self._memberships_of(data.columns,
-                                                                             "column")
+        row_resp = self._memberships_of(data.rows, "row")
+        column_resp = self._memberships_of(data.columns, "column")
+        if self.block_refinement:
+            row_resp, column_resp = self._refine_partition(csr, (row_resp, column_resp),
+                                                           own_name="variational")
+        return row_resp, column_resp
 
     def _store_fit(self, fit, data, device):
         """Keep the fitted model on the CPU, with its embeddings and history."""
@@ -300,6 +320,7 @@ class VariationalCoclustering(BaseCoclustering):
                                   if self.pretrain_epochs else np.zeros(0))
         self.n_iter_ = fit.n_iter
         self.converged_ = fit.converged
+        self._keep_own_model()
         self._store_mixtures()
 
     def _memberships_of(self, data_side, side):
@@ -320,6 +341,7 @@ class VariationalCoclustering(BaseCoclustering):
                         prior.log_vars.exp().double().numpy().copy())
 
     def _reorder_column_clusters(self, order):
+        self._reorder_block_model(order)
         self.module_.columns.prior.reorder(order)
         self._store_mixtures()
 
@@ -341,9 +363,15 @@ class VariationalCoclustering(BaseCoclustering):
         return mean, resp
 
     def _row_memberships(self, csr):
+        block_model = self._block_model_memberships(csr, "row")
+        if block_model is not None:
+            return block_model
         return self._encode_side(side_data(csr, "cpu"), "row")[1]
 
     def _column_memberships(self, csr_t):
+        block_model = self._block_model_memberships(csr_t, "column")
+        if block_model is not None:
+            return block_model
         return self._encode_side(side_data(csr_t, "cpu"), "column")[1]
 
     def _row_positions(self, csr):

@@ -360,3 +360,20 @@ def test_grid_search_selects_the_number_of_clusters_by_score():
                           cv=KFold(3, shuffle=True, random_state=0))
     fit_quietly(search, X)
     assert search.best_params_["n_clusters"] == 3
+
+
+def test_block_refinement_improves_a_weak_partition():
+    X, rows, cols = make_lbm(800, 400, 4, block_params=diagonal_blocks(4, 0.1, 0.1),
+                             row_proportions=[0.4, 0.3, 0.2, 0.1], random_state=3)
+    params = dict(pretrain_epochs=10, max_iter=20, random_state=0)
+    plain = fit_quietly(VariationalCoclustering(4, block_refinement=False, **params), X)
+    refined = fit_quietly(VariationalCoclustering(4, **params), X)
+    assert not hasattr(plain, "refined_from_")
+    assert refined.refined_from_ in ("variational", "variational + block EM",
+                                     "variational + degree-corrected EM")
+    before = cari(rows, cols, plain.row_labels_, plain.column_labels_)
+    after = cari(rows, cols, refined.row_labels_, refined.column_labels_)
+    # Measured: 0.53 -> 0.82 with seed 0.
+    assert after >= before + 0.05
+    # New rows are assigned under the kept model: the training rows get their memberships.
+    np.testing.assert_allclose(refined.predict_proba(X), refined.row_memberships_, atol=1e-3)
