@@ -36,6 +36,9 @@ EXPECTED_FAILED_CHECKS = {
 class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
     """Shared fit/predict logic of the co-clustering estimators (not for direct use)."""
 
+    # Whether ``_fit_memberships`` takes a ``row_graph`` (fit's optional row similarities).
+    _accepts_row_graph = False
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
@@ -91,7 +94,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
                                                              size=n_seeds)
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, row_graph=None):
         """Co-cluster the rows and columns of ``X``.
 
         Parameters
@@ -101,6 +104,11 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
             Empty rows and columns are allowed.
         y : Ignored
             Not used, present for API consistency.
+        row_graph : {array-like, sparse matrix} of shape (n_rows, n_rows), default=None
+            Known similarities between the rows (e.g. citations between documents), used
+            instead of the rows' nearest-neighbour graph by estimators with a graph
+            regulariser (``graph_weight > 0``). Non-negative weights; each row is
+            normalised to sum 1 and self-loops are dropped.
 
         Returns
         -------
@@ -108,15 +116,25 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
             The fitted estimator.
         """
         self._validate_params()
-        n_row_clusters, n_column_clusters, paired = check_n_clusters(self.n_clusters)
+        n_row_clusters, n_column_clusters, paired = self._check_n_clusters()
         csr = self._validated_matrix(X, reset=True)
         check_cluster_counts(csr.shape, n_row_clusters, n_column_clusters)
         self.n_rows_in_ = csr.shape[0]
-        row_resp, column_resp = self._fit_memberships(csr, n_row_clusters, n_column_clusters)
+        # Only forwarded when given, so that estimators without a graph option are unchanged.
+        graph = {} if row_graph is None else {"row_graph": row_graph}
+        if graph and not self._accepts_row_graph:
+            raise ValueError(f"{type(self).__name__} has no graph regulariser: row_graph "
+                             "is not used (see DeepLatentBlockCoclustering(graph_weight=...)).")
+        row_resp, column_resp = self._fit_memberships(csr, n_row_clusters, n_column_clusters,
+                                                      **graph)
         self._set_memberships(csr, row_resp, column_resp, paired)
         _warn_on_empty_clusters(self.row_labels_, n_row_clusters, "row")
         _warn_on_empty_clusters(self.column_labels_, n_column_clusters, "column")
         return self
+
+    def _check_n_clusters(self):
+        """``(n_row_clusters, n_column_clusters, paired)`` of the reported partition."""
+        return check_n_clusters(self.n_clusters)
 
     def _set_memberships(self, csr, row_resp, column_resp, paired):
         """Store memberships, labels, block probabilities and bicluster indicators."""
@@ -299,8 +317,11 @@ def pairing_order(block):
 
     Returns
     -------
-    order : ndarray of shape (n_clusters,)
-        ``order[k]`` is the column cluster paired with row cluster k.
+    order : ndarray of shape (n_column_clusters,)
+        ``order[k]`` is the column cluster paired with row cluster k; column clusters
+        paired with no row cluster (when there are more column than row clusters, as
+        with ``n_facets > 1``) follow, in their original order.
     """
     _, order = linear_sum_assignment(-block)
-    return order
+    unpaired = np.setdiff1d(np.arange(block.shape[1]), order)
+    return np.concatenate([order, unpaired])

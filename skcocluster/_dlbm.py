@@ -13,20 +13,24 @@ from ._base import BaseCoclustering
 from ._device import (cell_data, layout_is_dense, prepare_training_data, resolve_device,
                       to_torch_operator)
 from ._elbo import reconstruction_term, sample_positions
-from ._graph import inverse_sqrt_degrees
-from ._lbm_em import (degree_corrected_memberships, degree_corrected_parameters,
-                      natural_parameters, side_memberships)
+from ._facets import (check_facet_cluster_counts, check_facet_schedule, facet_cluster_counts,
+                      store_facet_attributes)
+from ._graph import as_csr, inverse_sqrt_degrees
 from ._nn.decoders import LatentPositionDecoder
 from ._nn.encoders import propagate
+from ._options import deep_memberships, option_configs, reorder_module_clusters
 from ._progress import Progress
-from ._selection import candidates, select
-from ._training import FINAL_BOUND_SEED, TrainingConfig, fit_once, initial_eta
+from ._refinement import BlockRefinementMixin
+from ._training import (FINAL_BOUND_SEED, FINAL_SAMPLE_FACTOR, TrainingConfig, fit_once,
+                        initial_eta)
 
 # Above this many cells, reconstruction='auto' estimates the all-cells sum from samples.
 SAMPLED_CELLS_THRESHOLD = 10 ** 7
+# New rows or columns encoded per batch by predict, transform and score.
+ENCODE_BATCH_NODES = 2 ** 16
 
 
-class DeepLatentBlockCoclustering(BaseCoclustering):
+class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
     """Deep latent block model co-clustering.
 
     Rows and columns get Gaussian latent positions from two bipartite graph neural network
@@ -94,11 +98,47 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         ``refined_from_`` says which was kept; ``predict_proba`` then uses the model that
         produced it. The latent mixtures are refitted to the reported memberships, so
         ``row_means_`` etc. describe them. False reports the deep model's partition.
+        Ignored when ``n_facets > 1``: the block models explain the matrix with a single
+        row partition and, on multi-facet data, pull facet 1 towards a mix of the facets.
+    clustering : {'gmm', 'module'}, default='gmm'
+        How the deep model clusters the latent positions. 'gmm': the Gaussian mixtures,
+        updated in closed form at every epoch. 'module': a clustering module on each side
+        (AE-CM, Boubekki et al. 2021): memberships ``G = softmax(z W_enc + b_enc)`` of the
+        standardised posterior means ``z``, centroids ``W_dec + b_dec``, trained by
+        gradient with the encoders on a soft k-means loss with a Dirichlet balance prior
+        and an orthonormal-centroid penalty, in place of the mixture KL; started by
+        k-means++ and a pseudo-inverse encoder, warmed up alone, and closed by an averaging
+        epoch. The deep memberships are then ``G``, and the mixtures are refitted to them.
+        ``lower_bound_`` is then the module's objective per cell, not an ELBO. With
+        ``block_refinement`` the module's partition is one candidate among the
+        refinements (user guide, "The clustering module"). Not available with
+        ``n_facets > 1``.
+    module_concentration : float, default=2.0
+        Concentration ``a >= 1`` of the module's symmetric Dirichlet prior on the mean
+        memberships; larger values push harder towards clusters of equal size (1 turns the
+        balance prior off). Used with ``clustering='module'``.
+    module_orthonormality : float, default=0.01
+        Weight of the module's penalty ``||W W^T - I||_1`` on its centroids (in
+        standardised coordinates; it needs ``latent_dim >= n_clusters`` to be satisfiable).
+        Used with ``clustering='module'``.
+    graph_weight : float, default=0.0
+        Weight ``beta`` of the neighbour-graph regulariser (DGG, Yang et al. 2019):
+        ``beta sum_ij w_ij [SKL(q(X_i), q(X_j)) + JS(gamma_i, gamma_j)]`` over a kNN graph
+        of the rows and one of the columns is subtracted from the objective, so that
+        neighbours get close positions and similar memberships. The graphs are built once
+        from a randomised truncated SVD of the normalised matrix (cosine distance, never
+        ``A A^T``); ``fit(X, row_graph=G)`` replaces the rows' graph by a given one.
+        ``beta`` is raised from 0 over the first 50 epochs; the log-variances are floored
+        at 0 inside the symmetric KL, which is then ``||m_i - m_j||^2`` for well-observed
+        nodes. 0 turns it off. ``lower_bound_`` then includes the regulariser.
+    n_neighbors : int, default=15
+        Neighbours of each row (column) in the kNN graphs of ``graph_weight``.
     reconstruction : {'auto', 'exact', 'sampled'}, default='auto'
-        How the sum over all cells of the likelihood is computed during training: exactly
-        (in chunks, never holding M x P with its gradient graph) or estimated from
-        uniformly sampled cells (unbiased). 'auto' samples above 1e7 cells (on Classic3,
-        3891 x 4303, sampling halves the time for the same partition).
+        How the sum over all cells of the likelihood is computed during training and by
+        :meth:`score`: exactly (in chunks, never holding M x P with its gradient graph) or
+        estimated from uniformly sampled cells (unbiased). 'auto' samples above 1e7 cells
+        (on Classic3, 3891 x 4303, sampling halves the time for the same partition). The
+        final bound and ``score`` then draw four times as many cells, with a fixed seed.
     n_sampled_cells : int or None, default=None
         Cells drawn per epoch when sampling; None draws as many as X has nonzeros
         (at least 100000).
@@ -110,6 +150,27 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
     verbose : int, default=0
         0 prints nothing; 1 reports each restart (and shows a progress bar with the
         current objective when tqdm is installed); 2 also prints every 50 epochs.
+    n_facets : int, default=1
+        Number J of facets: independent partitions of the rows (and of the columns),
+        learnt together. Each latent position is split into J blocks of ``latent_dim``
+        coordinates (``latent_dim`` is per facet: the positions have
+        ``n_facets * latent_dim`` coordinates), each block with its own Gaussian mixture
+        on each side; the decoder reads ``alpha - sum_j ||X_i^j - Y_k^j||^2``. With
+        ``n_facets > 1``, ``n_clusters`` may be a list with one entry per facet, each an
+        int ``k`` or a pair ``(L, Q)``; an int or a tuple is used for every facet. An int
+        ``k >= 2`` then means ``k`` row clusters, ``k`` column clusters paired with them, and
+        one more column cluster for the columns the facet does not affect (listed last,
+        in no bicluster); a pair means exactly ``L`` row and ``Q`` column clusters. The
+        reported partition (``row_labels_``, ``biclusters_``, ``predict``...) is facet 1;
+        see ``row_labels_facets_``. ``block_refinement`` does not apply with
+        ``n_facets > 1``. 1 is the plain model. User guide, "Several facets".
+    facet_fade_epochs : int, default=50
+        Progressive training with ``n_facets > 1``: facet 1 alone during pretraining,
+        then, from the first epoch of the alternating phase, each further facet faded in
+        (its distance contribution and KL weight ramped from 0 to 1) over
+        ``facet_fade_epochs`` epochs, one after the other. ``max_iter`` must be at least
+        ``(n_facets - 1) * facet_fade_epochs``. Once every facet has weight 1, training
+        stops by ``tol`` or when the facets' labels have settled (user guide).
 
     Attributes
     ----------
@@ -127,14 +188,15 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         Soft row memberships (the variational ``gamma``).
     column_memberships_ : ndarray of shape (n_columns, n_column_clusters)
         Soft column memberships (the variational ``delta``).
-    row_embedding_ : ndarray of shape (n_rows, latent_dim)
-        Posterior means of the row positions.
-    column_embedding_ : ndarray of shape (n_columns, latent_dim)
+    row_embedding_ : ndarray of shape (n_rows, n_facets * latent_dim)
+        Posterior means of the row positions (facet ``j``'s coordinates are the ``j``-th
+        block of ``latent_dim`` columns).
+    column_embedding_ : ndarray of shape (n_columns, n_facets * latent_dim)
         Posterior means of the column positions.
     row_proportions_, column_proportions_ : ndarray of shape (n_row_clusters,), (n_column_clusters,)
         Mixture proportions ``pi`` and ``tau``.
     row_means_, column_means_ : ndarray of shape (n_*_clusters, latent_dim)
-        Mixture component means.
+        Mixture component means (of facet 1 when ``n_facets > 1``).
     row_variances_, column_variances_ : ndarray of shape (n_*_clusters,)
         Mixture component variances (equal within a side when ``cluster_variance='shared'``).
     alpha_ : float
@@ -160,6 +222,24 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         Whether the kept restart stopped by ``tol`` before ``max_iter``.
     device_ : torch.device
         Device the model was trained on (the fitted model itself is kept on the CPU).
+    row_labels_facets_ : ndarray of shape (n_facets, n_rows)
+        Row cluster of each training row in each facet; row 0 is ``row_labels_``.
+    column_labels_facets_ : ndarray of shape (n_facets, n_columns)
+        Column cluster of each training column in each facet; row 0 is ``column_labels_``.
+    row_memberships_facets_ : list of ndarray
+        Soft row memberships of each facet, of shape (n_rows, n_row_clusters of the facet);
+        the first is ``row_memberships_``.
+    column_memberships_facets_ : list of ndarray
+        Soft column memberships of each facet; the first is ``column_memberships_``.
+    row_facet_kl_, column_facet_kl_ : ndarray of shape (n_facets,)
+        Mean over the rows (columns) of the KL divergence from the posterior of a facet
+        (position block and membership) to its mixture prior, in nats. A facet the decoder
+        does not use (a dead facet) has its positions collapse onto few points and a KL
+        near 0.
+    facet_row_ari_, facet_column_ari_ : ndarray of shape (n_facets, n_facets)
+        Adjusted Rand index between the row (column) labels of every pair of facets.
+        A ``ConvergenceWarning`` is raised when two facets' row partitions agree with an
+        ARI of 0.9 or more (both with more than one cluster).
     n_features_in_ : int
         Number of columns seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -183,6 +263,8 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
     1.0
     """
 
+    _accepts_row_graph = True
+
     _parameter_constraints = {
         "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
         "latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -199,19 +281,28 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         "likelihood": [StrOptions({"auto", "bernoulli", "poisson", "gaussian"})],
         "degree_correction": ["boolean"],
         "block_refinement": ["boolean"],
+        "clustering": [StrOptions({"gmm", "module"})],
+        "module_concentration": [Interval(numbers.Real, 1, None, closed="left")],
+        "module_orthonormality": [Interval(numbers.Real, 0, None, closed="left")],
+        "graph_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
         "reconstruction": [StrOptions({"auto", "exact", "sampled"})],
         "n_sampled_cells": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "n_facets": [Interval(numbers.Integral, 1, None, closed="left")],
+        "facet_fade_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
     def __init__(self, n_clusters=3, *, latent_dim=8, hidden_dim=64, n_init=1, init="spectral",
                  pretrain_epochs=200, max_iter=300, learning_rate=0.01, tol=1e-4,
                  log_var_floor=-10.0, share_first_layer=True, cluster_variance="shared",
                  likelihood="auto", degree_correction=False, block_refinement=True,
+                 clustering="gmm", module_concentration=2.0, module_orthonormality=0.01,
+                 graph_weight=0.0, n_neighbors=15,
                  reconstruction="auto", n_sampled_cells=None, device="auto", random_state=None,
-                 verbose=0):
+                 verbose=0, n_facets=1, facet_fade_epochs=50):
         self.n_clusters = n_clusters
         self.latent_dim = latent_dim
         self.hidden_dim = hidden_dim
@@ -227,39 +318,68 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         self.likelihood = likelihood
         self.degree_correction = degree_correction
         self.block_refinement = block_refinement
+        self.clustering = clustering
+        self.module_concentration = module_concentration
+        self.module_orthonormality = module_orthonormality
+        self.graph_weight = graph_weight
+        self.n_neighbors = n_neighbors
         self.reconstruction = reconstruction
         self.n_sampled_cells = n_sampled_cells
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.n_facets = n_facets
+        self.facet_fade_epochs = facet_fade_epochs
 
     # ------------------------------------------------------------------ fitting
     def _training_config(self, csr, n_row_clusters, n_column_clusters):
-        n_cells = csr.shape[0] * csr.shape[1]
-        sampled = self.reconstruction == "sampled" or (
-            self.reconstruction == "auto" and n_cells > SAMPLED_CELLS_THRESHOLD)
-        n_sampled = None
-        if sampled:
-            n_sampled = self.n_sampled_cells or max(csr.nnz, 100_000)
+        n_sampled = self._n_sampled_cells(csr)
         return TrainingConfig(
             n_row_clusters=n_row_clusters, n_column_clusters=n_column_clusters,
-            latent_dim=self.latent_dim, hidden_dim=self.hidden_dim,
+            latent_dim=self.latent_dim * self.n_facets, hidden_dim=self.hidden_dim,
             pretrain_epochs=self.pretrain_epochs, max_iter=self.max_iter,
             learning_rate=self.learning_rate, tol=self.tol, log_var_floor=self.log_var_floor,
             share_first_layer=self.share_first_layer,
             shared_variance=self.cluster_variance == "shared", var_floor=1e-6,
             degree_correction=self.degree_correction, n_sampled_cells=n_sampled,
-            likelihood=self.likelihood_)
+            likelihood=self.likelihood_,
+            facet_cluster_counts=self._facet_counts if self.n_facets > 1 else None,
+            facet_fade_epochs=self.facet_fade_epochs)
+
+    def _n_sampled_cells(self, csr):
+        """Cells drawn for the all-cells sum over ``csr``, or None to compute it exactly."""
+        n_cells = csr.shape[0] * csr.shape[1]
+        sampled = self.reconstruction == "sampled" or (
+            self.reconstruction == "auto" and n_cells > SAMPLED_CELLS_THRESHOLD)
+        if not sampled:
+            return None
+        return self.n_sampled_cells or max(csr.nnz, 100_000)
+
+    def _check_n_clusters(self):
+        """Facet 1's cluster counts; with several facets, ``n_clusters`` is per facet."""
+        if self.n_facets == 1:
+            return super()._check_n_clusters()
+        check_facet_schedule(self.n_facets, self.facet_fade_epochs, self.max_iter)
+        self._facet_counts, paired = facet_cluster_counts(self.n_clusters, self.n_facets)
+        return (*self._facet_counts[0], paired)
+
+    def _set_memberships(self, csr, row_resp, column_resp, paired):
+        super()._set_memberships(csr, row_resp, column_resp, paired)
+        store_facet_attributes(self)
 
     def _restart_inits(self):
         if self.init == "alternate":
             return ["spectral" if k % 2 == 0 else "random" for k in range(self.n_init)]
         return [self.init] * self.n_init
 
-    def _fit_memberships(self, csr, n_row_clusters, n_column_clusters):
+    def _fit_memberships(self, csr, n_row_clusters, n_column_clusters, row_graph=None):
+        if self.n_facets > 1:
+            check_facet_cluster_counts(csr.shape, self._facet_counts)
         device = resolve_device(self.device)
         config = self._training_config(csr, n_row_clusters, n_column_clusters)
         seeds = self._seeds(self.n_init + 1)
+        config.clustering_module, config.graph = option_configs(self, csr, row_graph, device,
+                                                                int(seeds[-1]))
         data, (row_scale, column_scale) = prepare_training_data(
             csr, self.hidden_dim, device, int(seeds[-1]))
         best = None
@@ -278,7 +398,9 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         self._store_fit(best, data, row_scale, column_scale, device)
         row_resp = best.row_resp.cpu().double().numpy()
         column_resp = best.column_resp.cpu().double().numpy()
-        if self.block_refinement:
+        # The block models explain the matrix with one row partition: on multi-facet data
+        # they pull facet 1 to a mix of the facets (measured, user guide "Several facets").
+        if self.block_refinement and self.n_facets == 1:
             row_resp, column_resp = self._refine(csr, best, row_resp, column_resp)
             self._refit_mixtures(row_resp, column_resp)
         return row_resp, column_resp
@@ -289,15 +411,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         if fit.start_row_resp is not None:
             start = (fit.start_row_resp.cpu().double().numpy(),
                      fit.start_column_resp.cpu().double().numpy())
-        chosen = select(csr, self.likelihood_,
-                        candidates(csr, self.likelihood_, (row_resp, column_resp), start))
-        self.refined_from_ = chosen.name
-        self._membership_model = chosen.membership_model
-        self._block_noise_var = chosen.noise_var
-        if chosen.membership_model == "degree_corrected":
-            self._degree_model = degree_corrected_parameters(csr, chosen.row_resp,
-                                                             chosen.column_resp)
-        return chosen.row_resp, chosen.column_resp
+        return self._refine_partition(csr, (row_resp, column_resp), start)
 
     def _refit_mixtures(self, row_resp, column_resp):
         """Closed-form mixture update of both latent spaces from given memberships."""
@@ -321,8 +435,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         self._row_posterior = (posteriors[0].cpu(), posteriors[1].cpu())
         self._degree_scales = (row_scale, column_scale)
         self._mean_value = data.mean_value
-        self._block_noise_var = 1.0
-        self._membership_model = "deep"
+        self._keep_own_model()
         self.row_embedding_ = posteriors[0].cpu().double().numpy()
         self.column_embedding_ = posteriors[2].cpu().double().numpy()
         self.lower_bound_ = fit.lower_bound
@@ -342,14 +455,13 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
             setattr(self, f"{side}_variances_", prior.variances.double().numpy())
 
     def _reorder_column_clusters(self, order):
-        if self._membership_model == "degree_corrected":
-            omega, row_mass, column_mass = self._degree_model
-            self._degree_model = (omega[:, order], row_mass, column_mass[order])
+        self._reorder_block_model(order)
         prior = self.module_.column_prior
         index = torch.as_tensor(order)
         with torch.no_grad():
             for buffer in (prior.log_proportions, prior.means, prior.variances):
                 buffer.copy_(buffer[index])
+        reorder_module_clusters(getattr(self.module_, "column_clustering", None), order)
         self._store_mixtures()
 
     # ------------------------------------------------------------------ new rows / columns
@@ -363,12 +475,20 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         hidden, hidden_var, centres = getattr(self, f"_{side}_state")
         other_scale = self._degree_scales[1 if side == "row" else 0]
         own_scale, _ = inverse_sqrt_degrees(csr)
-        normalised = sp.diags(own_scale) @ csr @ sp.diags(other_scale)
-        operator = to_torch_operator(normalised, "cpu", layout_is_dense(normalised))
-        with torch.no_grad():
-            mean, log_var = encoder.heads(propagate(operator, hidden),
-                                          propagate(operator, hidden_var), centres)
-        return mean, log_var
+        normalised = as_csr(sp.diags(own_scale) @ csr @ sp.diags(other_scale))
+        means, log_vars = [], []
+        # In batches of nodes, so that encoding many new nodes holds one batch's features.
+        for start in range(0, max(normalised.shape[0], 1), ENCODE_BATCH_NODES):
+            batch = normalised[start:start + ENCODE_BATCH_NODES]
+            operator = to_torch_operator(batch, "cpu", layout_is_dense(batch))
+            with torch.no_grad():
+                propagated = propagate(operator, hidden)
+                propagated_var = (propagated if hidden_var is hidden
+                                  else propagate(operator, hidden_var))
+                mean, log_var = encoder.heads(propagated, propagated_var, centres)
+            means.append(mean)
+            log_vars.append(log_var)
+        return torch.cat(means), torch.cat(log_vars)
 
     def _row_memberships(self, csr):
         return self._memberships(csr, "row")
@@ -380,25 +500,12 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         """Memberships of new rows (side='row') or columns, under the model that produced
         the reported partition: the block model, the degree-corrected one, or the encoders.
         """
-        rows = side == "row"
-        other_resp = self.column_memberships_ if rows else self.row_memberships_
-        proportions = self.row_proportions_ if rows else self.column_proportions_
-        if self._membership_model == "block":
-            block = self.block_probabilities_ if rows else self.block_probabilities_.T
-            return side_memberships(csr, other_resp, proportions,
-                                    *self._block_parameters(block))
-        if self._membership_model == "degree_corrected":
-            omega, row_mass, column_mass = self._degree_model
-            return degree_corrected_memberships(
-                csr, other_resp, proportions, omega if rows else omega.T,
-                column_mass if rows else row_mass)
+        block_model = self._block_model_memberships(csr, side)
+        if block_model is not None:
+            return block_model
         mean, log_var = self._encode(csr, side)
-        prior = self.module_.row_prior if rows else self.module_.column_prior
         with torch.no_grad():
-            return prior.responsibilities(mean, log_var).double().numpy()
-
-    def _block_parameters(self, block):
-        return natural_parameters(self.likelihood_, block, self._block_noise_var)
+            return deep_memberships(self.module_, side, mean, log_var).double().numpy()
 
     def _row_positions(self, csr):
         return self._encode(csr, "row")[0].double().numpy()
@@ -422,12 +529,14 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         with torch.no_grad():
             row_positions = sample_positions(mean, log_var, generator)
             column_positions = sample_positions(*self._column_posterior, generator)
-            recon = reconstruction_term(self._new_row_decoder(csr), self.module_.likelihood,
-                                        row_positions,
-                                        column_positions, cell_data(csr, "cpu",
-                                                                    layout_is_dense(csr)))
+            n_sampled = self._n_sampled_cells(csr)
+            recon = reconstruction_term(
+                self._new_row_decoder(csr), self.module_.likelihood, row_positions,
+                column_positions, cell_data(csr, "cpu", layout_is_dense(csr)),
+                n_sampled_cells=None if n_sampled is None else FINAL_SAMPLE_FACTOR * n_sampled,
+                generator=generator)
             prior = self.module_.row_prior
-            resp = prior.responsibilities(mean, log_var)
+            resp = deep_memberships(self.module_, "row", mean, log_var)
             bound = recon + prior.prior_terms(resp, mean, log_var)
         return float(bound) / (csr.shape[0] * csr.shape[1])
 

@@ -11,6 +11,11 @@ import torch
 from sklearn.cluster import KMeans
 
 from ._elbo import gaussian_noise_variance, reconstruction_term, sample_positions
+from ._facets import (SettledLabels, begin_epoch, facet_start_resp, faded_positions,
+                      is_faceted, settled_epoch)
+from ._module_training import (alternate_with_modules, attach_modules,
+                               final_state_with_modules, module_start)
+from ._neighbour_graph import graph_terms
 from ._nn.likelihoods import make_likelihood
 from ._nn.model import DeepLatentBlockModel, standard_normal_kl
 
@@ -21,6 +26,8 @@ STOPPING_WINDOW = 10
 # The exact bound that ranks restarts uses this seed for its draw, so all restarts are
 # compared on the same noise (common random numbers).
 FINAL_BOUND_SEED = 12345
+# A sampled final bound draws this many times the cells of a training epoch.
+FINAL_SAMPLE_FACTOR = 4
 
 
 @dataclass
@@ -42,6 +49,13 @@ class TrainingConfig:
     degree_correction: bool
     n_sampled_cells: object  # None (exact) or int
     likelihood: str = "bernoulli"
+    # n_facets > 1: (n_row_clusters, n_column_clusters) of each facet (_facets.py)
+    facet_cluster_counts: object = None
+    facet_fade_epochs: int = 0
+    # clustering='module': a _module_training.ModuleOptions (None: the closed-form step)
+    clustering_module: object = None
+    # graph_weight > 0: a _neighbour_graph.GraphRegulariser (None: no graph term)
+    graph: object = None
 
 
 @dataclass
@@ -168,7 +182,8 @@ def build_model(data, config, init, generator, device):
         row_offset_init=row_offsets, column_offset_init=column_offsets,
         log_var_floor=config.log_var_floor, share_first_layer=config.share_first_layer,
         shared_variance=config.shared_variance, var_floor=config.var_floor,
-        generator=cpu_generator, mean_head_init=mean_head)
+        generator=cpu_generator, mean_head_init=mean_head,
+        facet_cluster_counts=config.facet_cluster_counts)
     model.likelihood = likelihood
     model.calibrate(data.adjacency, data.adjacency_t)
     _centre_intercept(model, data)
@@ -201,6 +216,7 @@ def reconstruction(model, data, config, posteriors, generator):
     row_mean, row_log_var, column_mean, column_log_var = posteriors
     row_positions = sample_positions(row_mean, row_log_var, generator)
     column_positions = sample_positions(column_mean, column_log_var, generator)
+    row_positions, column_positions = faded_positions(model, row_positions, column_positions)
     return reconstruction_term(model.decoder, model.likelihood, row_positions, column_positions,
                                data.cells, n_sampled_cells=config.n_sampled_cells,
                                generator=generator)
@@ -213,11 +229,66 @@ def update_noise_variance(model, data, posteriors):
             model.decoder, posteriors[0].detach(), posteriors[2].detach(), data.cells)
 
 
+def adam_optimizer(parameters, learning_rate):
+    """Adam, fused into one kernel per step where this torch build offers it.
+
+    The first layers hold one weight row per node (millions of weights at scale); the
+    unfused CPU Adam makes a dozen passes over them per step, about as long as the rest of
+    an epoch. Fused Adam exists for CUDA, and for the CPU from torch 2.4.
+    """
+    parameters = list(parameters)
+    try:
+        return torch.optim.Adam(parameters, lr=learning_rate, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(parameters, lr=learning_rate)
+
+
+class EpochLog:
+    """The objective per epoch, read back from the device in batches.
+
+    Reading a value makes the host wait for the device; doing it every epoch would drain a
+    GPU's queue of work each time. Values stay on the device and are read every
+    ``STOPPING_WINDOW`` epochs (the stopping rule needs no more), or every epoch when a
+    progress display shows them.
+
+    Parameters
+    ----------
+    progress : Progress
+    phase : str
+        Name of the phase shown by the progress display.
+    """
+
+    def __init__(self, progress, phase):
+        self.progress = progress
+        self.phase = phase
+        self._values = []
+        self._pending = []
+
+    def add(self, value):
+        """Record one epoch's value (a scalar tensor)."""
+        self._pending.append(value)
+        if self.progress.verbose >= 1 or len(self._pending) >= STOPPING_WINDOW:
+            self._read_back()
+
+    def _read_back(self):
+        if not self._pending:
+            return
+        for value in torch.stack(self._pending).tolist():
+            self.progress.update(self.phase, len(self._values), value)
+            self._values.append(value)
+        self._pending = []
+
+    def values(self):
+        """Every value recorded so far, as a list of float."""
+        self._read_back()
+        return self._values
+
+
 def pretrain(model, data, config, generator, progress):
     """Train encoders and decoder as a graph autoencoder; returns the loss history."""
-    optimizer = torch.optim.Adam(model.network_parameters(), lr=config.learning_rate * 2)
+    optimizer = adam_optimizer(model.network_parameters(), config.learning_rate * 2)
     n_cells = data.cells.n_cells
-    history = []
+    history = EpochLog(progress, "pretrain")
     for epoch in range(config.pretrain_epochs):
         optimizer.zero_grad(set_to_none=True)
         posteriors = model.encode(data.adjacency, data.adjacency_t)
@@ -228,9 +299,8 @@ def pretrain(model, data, config, generator, progress):
         (-objective / n_cells).backward()
         optimizer.step()
         update_noise_variance(model, data, posteriors)
-        history.append(float(objective.detach()) / n_cells)
-        progress.update("pretrain", epoch, history[-1])
-    return history
+        history.add(objective.detach() / n_cells)
+    return history.values()
 
 
 def kmeans_start(model, data, config, seed):
@@ -244,11 +314,18 @@ def kmeans_start(model, data, config, seed):
     with torch.no_grad():
         row_mean, row_log_var, column_mean, column_log_var = model.encode(
             data.adjacency, data.adjacency_t)
-    row_resp = _kmeans_resp(row_mean, config.n_row_clusters, seed)
-    column_resp = _kmeans_resp(column_mean, config.n_column_clusters, seed)
+    row_resp = _start_resp(model.row_prior, row_mean, config.n_row_clusters, seed)
+    column_resp = _start_resp(model.column_prior, column_mean, config.n_column_clusters, seed)
     model.row_prior.update(row_resp, row_mean, row_log_var)
     model.column_prior.update(column_resp, column_mean, column_log_var)
     return row_resp, column_resp
+
+
+def _start_resp(prior, mean, n_clusters, seed):
+    """k-means memberships (factorial k-means of facet 1 with several facets)."""
+    if is_faceted(prior):
+        return facet_start_resp(prior, mean, seed)
+    return _kmeans_resp(mean, n_clusters, seed)
 
 
 def _kmeans_resp(mean, n_clusters, seed):
@@ -285,34 +362,52 @@ def alternate(model, data, config, generator, progress):
         ELBO per cell of each epoch.
     converged : bool
     """
-    optimizer = torch.optim.Adam(model.network_parameters(), lr=config.learning_rate)
+    optimizer = adam_optimizer(model.network_parameters(), config.learning_rate)
     n_cells = data.cells.n_cells
-    history = []
+    log = EpochLog(progress, "train")
+    labels_settled = SettledLabels(config)
     for epoch in range(config.max_iter):
+        begin_epoch(model, data, config, epoch, generator)
         optimizer.zero_grad(set_to_none=True)
         posteriors = model.encode(data.adjacency, data.adjacency_t)
         detached = [p.detach() for p in posteriors]
         row_resp = model.row_prior.explicit_step(detached[0], detached[1])
         column_resp = model.column_prior.explicit_step(detached[2], detached[3])
         bound = elbo(model, data, config, posteriors, row_resp, column_resp, generator)
-        (-bound / n_cells).backward()
+        graph_train, graph_full = graph_terms(config, model, posteriors, epoch)
+        (-(bound - graph_train) / n_cells).backward()
         optimizer.step()
         update_noise_variance(model, data, posteriors)
-        history.append(float(bound.detach()) / n_cells)
-        progress.update("train", epoch, history[-1])
-        if has_converged(history, config.tol):
-            return history, True
-    return history, False
+        log.add((bound.detach() - graph_full) / n_cells)
+        # Tested once per window (not every epoch): same results with or without display.
+        window_done = (epoch + 1) % STOPPING_WINDOW == 0
+        if ((window_done and has_converged(log.values()[settled_epoch(config):], config.tol))
+                or labels_settled(epoch, row_resp, column_resp)):
+            return log.values(), True
+    return log.values(), False
+
+
+def final_bound_config(config):
+    """The configuration of the final bound: the exact all-cells sum, unless training sampled.
+
+    An exact sum over 1e9 cells costs minutes on a CPU, many training epochs, so a sampled
+    training gets a sampled final bound too, from ``FINAL_SAMPLE_FACTOR`` times as many
+    cells: its relative error is then far below the differences between restarts.
+    """
+    n_sampled = config.n_sampled_cells
+    return TrainingConfig(**{**config.__dict__, "n_sampled_cells": (
+        None if n_sampled is None else FINAL_SAMPLE_FACTOR * n_sampled)})
 
 
 @torch.no_grad()
 def final_state(model, data, config):
-    """Final memberships and the exact ELBO per cell.
+    """Final memberships and the ELBO per cell.
 
     One explicit step, then the memberships under the updated mixtures, so that they are
     exactly what ``predict_proba`` gives on the training matrix. The all-cells sum is exact
-    here whatever the training used, and the draw of the positions uses a fixed seed, so
-    restarts are ranked on the same footing.
+    when the training's was; a matrix large enough to train on sampled cells gets it from a
+    larger sample (:func:`final_bound_config`). The draws (positions and cells) use a fixed
+    seed, so restarts are ranked on the same footing.
     """
     posteriors = model.encode(data.adjacency, data.adjacency_t)
     model.row_prior.explicit_step(posteriors[0], posteriors[1])
@@ -320,9 +415,10 @@ def final_state(model, data, config):
     row_resp = model.row_prior.responsibilities(posteriors[0], posteriors[1])
     column_resp = model.column_prior.responsibilities(posteriors[2], posteriors[3])
     generator = torch.Generator(device=posteriors[0].device).manual_seed(FINAL_BOUND_SEED)
-    exact = TrainingConfig(**{**config.__dict__, "n_sampled_cells": None})
+    exact = final_bound_config(config)
     bound = elbo(model, data, exact, posteriors, row_resp, column_resp, generator)
-    return row_resp, column_resp, float(bound) / data.cells.n_cells
+    bound = float(bound) - graph_terms(config, model, posteriors, None)[1]
+    return row_resp, column_resp, bound / data.cells.n_cells
 
 
 def fit_once(data, config, init, seed, device, progress):
@@ -335,10 +431,37 @@ def fit_once(data, config, init, seed, device, progress):
     start_resp = kmeans_start(model, data, config, int(seed))
     pretrain_history = pretrain(model, data, config, generator, progress)
     kmeans_start(model, data, config, int(seed))
-    history, converged = alternate(model, data, config, generator, progress)
-    row_resp, column_resp, lower_bound = final_state(model, data, config)
+    if config.clustering_module is None:
+        history, converged = alternate(model, data, config, generator, progress)
+        row_resp, column_resp, lower_bound = final_state(model, data, config)
+    else:
+        history, converged, (row_resp, column_resp, lower_bound) = train_with_modules(
+            model, data, config, generator, progress, int(seed))
     return SingleFit(model=model, row_resp=row_resp, column_resp=column_resp,
                      lower_bound=lower_bound, history=history,
                      pretrain_history=pretrain_history, n_iter=len(history),
                      converged=converged, seconds=time.perf_counter() - start,
                      start_row_resp=start_resp[0], start_column_resp=start_resp[1])
+
+
+def train_with_modules(model, data, config, generator, progress, seed):
+    """``clustering='module'``: module start, joint training, final state.
+
+    Replaces :func:`alternate` and :func:`final_state` (``_module_training.py``).
+
+    Returns
+    -------
+    history : list of float
+    converged : bool
+    final : tuple
+        ``(row_resp, column_resp, objective per cell)``.
+    """
+    attach_modules(model, config)
+    module_start(model, data, seed)
+    history, converged = alternate_with_modules(model, data, config, generator, progress,
+                                                reconstruction=reconstruction,
+                                                has_converged=has_converged)
+    final_generator = torch.Generator(device=generator.device).manual_seed(FINAL_BOUND_SEED)
+    exact = final_bound_config(config)
+    final = final_state_with_modules(model, data, exact, final_generator, reconstruction)
+    return history, converged, final

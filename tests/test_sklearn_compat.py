@@ -5,7 +5,7 @@ import warnings
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcocluster import DeepLatentBlockCoclustering
+from skcocluster import DeepLatentBlockCoclustering, VariationalCoclustering
 from skcocluster._base import EXPECTED_FAILED_CHECKS
 
 
@@ -16,6 +16,20 @@ def small_estimators():
         DeepLatentBlockCoclustering(n_clusters=(2, 1), latent_dim=2, hidden_dim=4,
                                     pretrain_epochs=3, max_iter=3, block_refinement=False,
                                     degree_correction=False, random_state=0),
+        # The optional objectives (tests/test_options.py), each on its own.
+        DeepLatentBlockCoclustering(n_clusters=2, latent_dim=2, hidden_dim=4, pretrain_epochs=3,
+                                    max_iter=3, clustering="module", block_refinement=False,
+                                    random_state=0),
+        DeepLatentBlockCoclustering(n_clusters=2, latent_dim=2, hidden_dim=4, pretrain_epochs=3,
+                                    max_iter=3, graph_weight=1.0, n_neighbors=3,
+                                    random_state=0),
+        # Two facets (tests/test_facets.py); (rows, columns) pairs, as an int k asks for
+        # k + 1 column clusters with several facets and some checks fit two columns.
+        DeepLatentBlockCoclustering(n_clusters=[(2, 1), (3, 1)], n_facets=2, facet_fade_epochs=1,
+                                    latent_dim=2, hidden_dim=4, pretrain_epochs=3, max_iter=3,
+                                    random_state=0),
+        VariationalCoclustering(n_clusters=2, latent_dim=2, hidden_dim=4, pretrain_epochs=2,
+                                max_iter=2, n_samples=2, cells_per_batch=16, random_state=0),
     ]
 
 

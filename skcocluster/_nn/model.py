@@ -4,6 +4,7 @@ from torch import nn
 
 from .decoders import LatentPositionDecoder
 from .encoders import BipartiteGNNEncoder
+from .facets import FacetMixturePrior
 from .mixture import GaussianMixturePrior
 
 
@@ -26,12 +27,15 @@ class DeepLatentBlockModel(nn.Module):
     generator : torch.Generator
     mean_head_init : Tensor of shape (h, latent_dim), optional
         Initial mean head of both encoders (random when None).
+    facet_cluster_counts : list of tuple of (int, int), optional
+        ``(n_row_clusters, n_column_clusters)`` of each facet: the positions are split into
+        that many equal blocks with one mixture each (``facets.py``). None: one mixture.
     """
 
     def __init__(self, row_first_layer, column_first_layer, *, latent_dim, n_row_clusters,
                  n_column_clusters, alpha_init, row_offset_init, column_offset_init,
                  log_var_floor, share_first_layer, shared_variance, var_floor, generator,
-                 mean_head_init=None):
+                 mean_head_init=None, facet_cluster_counts=None):
         super().__init__()
         encoder_options = dict(log_var_floor=log_var_floor, share_first_layer=share_first_layer,
                                generator=generator, mean_head_init=mean_head_init)
@@ -40,8 +44,16 @@ class DeepLatentBlockModel(nn.Module):
                                                   **encoder_options)
         self.decoder = LatentPositionDecoder(alpha_init, row_offset_init, column_offset_init)
         prior_options = dict(shared_variance=shared_variance, var_floor=var_floor)
-        self.row_prior = GaussianMixturePrior(n_row_clusters, latent_dim, **prior_options)
-        self.column_prior = GaussianMixturePrior(n_column_clusters, latent_dim, **prior_options)
+        if facet_cluster_counts is None:
+            self.row_prior = GaussianMixturePrior(n_row_clusters, latent_dim, **prior_options)
+            self.column_prior = GaussianMixturePrior(n_column_clusters, latent_dim,
+                                                     **prior_options)
+        else:
+            facet_dim = latent_dim // len(facet_cluster_counts)
+            self.row_prior = FacetMixturePrior([rows for rows, _ in facet_cluster_counts],
+                                               facet_dim, **prior_options)
+            self.column_prior = FacetMixturePrior(
+                [columns for _, columns in facet_cluster_counts], facet_dim, **prior_options)
         self.to(row_first_layer.device)
 
     def encode(self, adjacency, adjacency_t):
