@@ -390,7 +390,7 @@ def alternate(model, data, config, generator, progress):
 def final_bound_config(config):
     """The configuration of the final bound: the exact all-cells sum, unless training sampled.
 
-    An exact sum over 1e9 cells costs minutes on a CPU, many training epochs, so a sampled
+    An exact sum visits every one of the M x P cells (1e9 and more at scale), so a sampled
     training gets a sampled final bound too, from ``FINAL_SAMPLE_FACTOR`` times as many
     cells: its relative error is then far below the differences between restarts.
     """
