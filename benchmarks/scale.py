@@ -111,6 +111,11 @@ def run_fit(job):
         record["refined_from"] = model.refined_from_
         record["converged"] = bool(model.converged_)
     record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    if job["method"] == "dlbm":
+        record["device"] = str(model.device_)
+        if model.device_.type == "cuda":
+            # host RSS misses what lives on the card: report the card's high-water mark too
+            record["peak_gpu_mb"] = torch.cuda.max_memory_allocated(model.device_) / 2**20
     return record
 
 
@@ -156,6 +161,13 @@ def linear_fit(records):
     return fits
 
 
+def gpu_memory(record):
+    """' (GPU n MB)' after the host RSS when the fit ran on a CUDA device, else ''."""
+    if "peak_gpu_mb" not in record:
+        return ""
+    return f" (GPU {record['peak_gpu_mb']:.0f})"
+
+
 def markdown(records, fits):
     lines = ["| size | density | nnz | method | fit s | pretrain s/epoch | alternate s/epoch "
              "| epochs | peak RSS MB | CARI | kept |",
@@ -173,7 +185,8 @@ def markdown(records, fits):
             f"| {n_rows}x{n_cols} | {density} | {r['nnz']} | {r['method']} | "
             f"{_fmt(r['seconds'], 1)} | {_fmt(r.get('pretrain_seconds_per_epoch'))} | "
             f"{_fmt(r.get('alternate_seconds_per_epoch'))} | {epochs} | "
-            f"{_fmt(r['peak_rss_mb'], 0)} | {_fmt(r['cari'])} | {r.get('refined_from', '-')} |")
+            f"{_fmt(r['peak_rss_mb'], 0)}{gpu_memory(r)} | {_fmt(r['cari'])} | "
+            f"{r.get('refined_from', '-')} |")
     for phase, fit in fits.items():
         lines.append("")
         lines.append(f"{phase}: seconds per epoch = {fit['seconds_per_million']:.3f} x "
@@ -209,6 +222,13 @@ def plot(records, fits, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def gpu_name():
+    """The CUDA device a default fit would use, or None."""
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else None
 
 
 def parse_size(text):
@@ -253,7 +273,8 @@ def main(argv=None):
     print(table)
     os.makedirs(args.out, exist_ok=True)
     meta = dict(argv=sys.argv, python=platform.python_version(), machine=platform.machine(),
-                cpu_count=os.cpu_count(), date=time.strftime("%Y-%m-%d %H:%M"))
+                cpu_count=os.cpu_count(), date=time.strftime("%Y-%m-%d %H:%M"),
+                gpu=gpu_name())
     with open(os.path.join(args.out, "scale.json"), "w") as handle:
         json.dump(dict(meta=meta, records=records, fits=fits), handle, indent=1)
     with open(os.path.join(args.out, "scale.md"), "w") as handle:

@@ -261,7 +261,8 @@ def _facet_resp(prior, facet, block, n_clusters, seed):
                                                n_clusters) < kmeans.inertia_:
         labels = start_labels[facet]
     resp = torch.zeros(block.shape[0], n_clusters, dtype=block.dtype, device=block.device)
-    resp[torch.arange(block.shape[0]), torch.as_tensor(labels, device=block.device)] = 1.0
+    resp[torch.arange(block.shape[0], device=block.device),
+         torch.as_tensor(labels, device=block.device)] = 1.0
     return resp
 
 
@@ -331,7 +332,8 @@ def residual_map(positions, prior, facet):
     earlier = earlier.double()
     gram = earlier.T @ earlier
     ridge = 1e-8 * gram.diagonal().mean().clamp(min=1e-12)
-    fit = torch.linalg.solve(gram + ridge * torch.eye(gram.shape[0], dtype=gram.dtype),
+    fit = torch.linalg.solve(gram + ridge * torch.eye(gram.shape[0], dtype=gram.dtype,
+                                                      device=gram.device),
                              earlier.T @ residual)
     _, _, right = torch.linalg.svd(earlier @ fit, full_matrices=False)
     return (fit @ right[:prior.facet_dim].T).to(mean.dtype)

@@ -128,7 +128,10 @@ def first_layer_weights(singular, n_nodes, hidden_dim, init, generator, device):
     information, model.md finding 3) completed by random columns when there are fewer
     singular vectors than needed; ``'random'`` draws N(0, 1) weights.
     """
-    weights = torch.randn(n_nodes, hidden_dim, generator=generator, device="cpu")
+    # drawn where the generator lives (a CUDA generator cannot fill a CPU tensor), so a
+    # given random_state gives the same start on the CPU whatever the training device
+    weights = torch.randn(n_nodes, hidden_dim, generator=generator, device=generator.device)
+    weights = weights.cpu()
     if init == "spectral":
         signed = np.hstack([singular, -singular])[:, :hidden_dim] * math.sqrt(n_nodes)
         weights[:, :signed.shape[1]] = torch.as_tensor(signed, dtype=torch.float32)

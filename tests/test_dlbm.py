@@ -165,8 +165,12 @@ def test_random_state_makes_fits_reproducible(clear_data):
     first = fit_quietly(DeepLatentBlockCoclustering(3, **FAST), X)
     second = fit_quietly(DeepLatentBlockCoclustering(3, **FAST), X)
     np.testing.assert_array_equal(first.row_labels_, second.row_labels_)
-    np.testing.assert_allclose(first.row_embedding_, second.row_embedding_)
-    assert first.lower_bound_ == second.lower_bound_
+    # Bit for bit on the CPU. CUDA's atomic float additions sum in a varying order, so
+    # there the fits agree up to rounding (documented in the user guide).
+    on_gpu = first.device_.type == "cuda"
+    rtol, atol = (1e-4, 1e-6) if on_gpu else (1e-7, 0)
+    np.testing.assert_allclose(first.row_embedding_, second.row_embedding_, rtol=rtol, atol=atol)
+    assert first.lower_bound_ == pytest.approx(second.lower_bound_, rel=rtol if on_gpu else 0)
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "lil", "dok", "bsr", "dia"])

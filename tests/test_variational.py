@@ -237,8 +237,12 @@ def test_random_state_makes_fits_reproducible(clear_data, fitted):
     X, _, _ = clear_data
     again = fit_quietly(VariationalCoclustering(3, **FAST), X)
     np.testing.assert_array_equal(again.row_labels_, fitted.row_labels_)
-    np.testing.assert_allclose(again.row_embedding_, fitted.row_embedding_)
-    assert again.lower_bound_ == fitted.lower_bound_
+    # Bit for bit on the CPU. CUDA's atomic float additions sum in a varying order, so
+    # there the fits agree up to rounding (documented in the user guide).
+    on_gpu = fitted.device_.type == "cuda"
+    rtol, atol = (1e-4, 1e-6) if on_gpu else (1e-7, 0)
+    np.testing.assert_allclose(again.row_embedding_, fitted.row_embedding_, rtol=rtol, atol=atol)
+    assert again.lower_bound_ == pytest.approx(fitted.lower_bound_, rel=rtol if on_gpu else 0)
 
 
 @pytest.mark.parametrize("fmt", ["csc", "coo"])
@@ -325,7 +329,9 @@ def test_n_init_keeps_the_best_objective(clear_data, fitted):
     X, _, _ = clear_data
     # The first restart of n_init=2 is the single restart of n_init=1 (same seeds).
     both = fit_quietly(VariationalCoclustering(3, **{**FAST, "n_init": 2}), X)
-    assert both.lower_bound_ >= fitted.lower_bound_
+    # on CUDA the shared first restart agrees with the single fit up to rounding only
+    rounding = 1e-4 * abs(fitted.lower_bound_) if fitted.device_.type == "cuda" else 0.0
+    assert both.lower_bound_ >= fitted.lower_bound_ - rounding
 
 
 # ---------------------------------------------------------------- sklearn tools

@@ -167,7 +167,7 @@ class BipartiteGNNEncoder(nn.Module):
         self.feature_scale.fill_(1.0)
         propagated = propagate(operator_out, self.hidden(operator_in, operator_out))
         mean = (propagated - propagated.mean(0)) @ self.mean_head
-        spread = mean.std() if mean.numel() > 1 else torch.zeros(())
+        spread = mean.std() if mean.numel() > 1 else torch.zeros((), device=mean.device)
         target = (2.0 * self.mean_head.shape[1]) ** -0.5
         if torch.isfinite(spread) and spread > 0:
             self.feature_scale.fill_(float(target / spread))
