@@ -14,7 +14,7 @@ from ._device import (cell_data, layout_is_dense, prepare_training_data, resolve
                       to_torch_operator)
 from ._elbo import reconstruction_term, sample_positions
 from ._facets import (check_facet_cluster_counts, check_facet_schedule, facet_cluster_counts,
-                      store_facet_attributes)
+                      refine_facet_memberships, store_facet_attributes)
 from ._graph import as_csr, inverse_sqrt_degrees
 from ._nn.decoders import LatentPositionDecoder
 from ._nn.encoders import propagate
@@ -98,8 +98,11 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
         ``refined_from_`` says which was kept; ``predict_proba`` then uses the model that
         produced it. The latent mixtures are refitted to the reported memberships, so
         ``row_means_`` etc. describe them. False reports the deep model's partition.
-        Ignored when ``n_facets > 1``: the block models explain the matrix with a single
-        row partition and, on multi-facet data, pull facet 1 towards a mix of the facets.
+        With ``n_facets > 1`` the plain block models are not used (they explain the matrix
+        with one row partition and pull facet 1 towards a mix of the facets); instead each
+        facet's memberships are refined by EM of a block model given the other facets'
+        labels (user guide, "Several facets"), the mixtures are refitted to them, and
+        ``predict_proba`` uses facet 1's refitted mixture.
     clustering : {'gmm', 'module'}, default='gmm'
         How the deep model clusters the latent positions. 'gmm': the Gaussian mixtures,
         updated in closed form at every epoch. 'module': a clustering module on each side
@@ -162,8 +165,8 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
         one more column cluster for the columns the facet does not affect (listed last,
         in no bicluster); a pair means exactly ``L`` row and ``Q`` column clusters. The
         reported partition (``row_labels_``, ``biclusters_``, ``predict``...) is facet 1;
-        see ``row_labels_facets_``. ``block_refinement`` does not apply with
-        ``n_facets > 1``. 1 is the plain model. User guide, "Several facets".
+        see ``row_labels_facets_``. ``block_refinement`` then refines each facet given
+        the others. 1 is the plain model. User guide, "Several facets".
     facet_fade_epochs : int, default=50
         Progressive training with ``n_facets > 1``: facet 1 alone during pretraining,
         then, from the first epoch of the alternating phase, each further facet faded in
@@ -400,9 +403,12 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
         column_resp = best.column_resp.cpu().double().numpy()
         # The block models explain the matrix with one row partition: on multi-facet data
         # they pull facet 1 to a mix of the facets (measured, user guide "Several facets").
+        self._refined_facets = None
         if self.block_refinement and self.n_facets == 1:
             row_resp, column_resp = self._refine(csr, best, row_resp, column_resp)
             self._refit_mixtures(row_resp, column_resp)
+        elif self.block_refinement:
+            row_resp, column_resp = refine_facet_memberships(self, csr, best, int(seeds[-1]))
         return row_resp, column_resp
 
     def _refine(self, csr, fit, row_resp, column_resp):
