@@ -313,9 +313,11 @@ def test_pipeline_and_transform(clear_data):
     assert pipe.transform(X).shape == (X.shape[0], 4)
 
 
-def test_grid_search_selects_the_number_of_clusters_by_score():
+@pytest.mark.parametrize("degree_correction", [False, True])
+def test_grid_search_selects_the_number_of_clusters_by_score(degree_correction):
     X, _, _ = make_lbm(240, 120, 3, block_params=diagonal_blocks(3, 0.1, 0.5), random_state=6)
-    search = GridSearchCV(DeepLatentBlockCoclustering(**FAST), {"n_clusters": [1, 3]},
+    search = GridSearchCV(DeepLatentBlockCoclustering(degree_correction=degree_correction,
+                                                      **FAST), {"n_clusters": [1, 3]},
                           cv=KFold(3, shuffle=True, random_state=0))
     fit_quietly(search, X)
     assert search.best_params_["n_clusters"] == 3
