@@ -91,6 +91,19 @@ def test_poisson_counts_fit_without_options():
     assert cari(rows, cols, model.row_labels_, model.column_labels_) >= 0.95
 
 
+def test_heavy_tailed_counts_beat_the_spectral_peers():
+    # Poisson counts whose row and column totals spread over LogNormal(0, 1) factors: the
+    # clusters must be found by profile, not by total (issue 9). Measured: 0.754 against
+    # SpectralCoclustering's 0.662 (SpectralBiclustering 0.001).
+    blocks = diagonal_blocks(3, 0.3, 0.15)
+    X, rows, cols = make_lbm(900, 600, 3, block_params=blocks, likelihood="poisson",
+                             row_degree_spread=1.0, column_degree_spread=1.0, random_state=0)
+    model = fit_quietly(DeepLatentBlockCoclustering(3, random_state=0), X)
+    assert model.likelihood_ == "poisson"
+    ours = cari(rows, cols, model.row_labels_, model.column_labels_)
+    assert ours >= spectral_cari(X, rows, cols, 3) + 0.04
+
+
 def test_gaussian_blocks_fit_without_options():
     blocks = np.array([[1.0, -1.0], [-1.0, 1.0], [0.0, 0.5]])
     X, rows, cols = make_lbm(300, 200, (3, 2), block_params=blocks, likelihood="gaussian",
