@@ -79,7 +79,11 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
         First-layer start of the encoders: half the first layer on the leading singular
         vectors of the normalised matrix (the rest random), or all random.
     pretrain_epochs : int, default=30
-        Epochs of autoencoder pretraining of each side before the Gaussian-mixture start.
+        Epochs of autoencoder pretraining of each side before the Gaussian-mixture start
+        (with ``init='spectral'`` only the decoders learn, so the mixtures start on the
+        spectral coordinates; with 'random' the encoders learn too), then as many epochs
+        of warm-up of the per-cell model alone, the side latents held fixed. Every
+        decoder starts at the data's marginals (the link of each item's mean).
     max_iter : int, default=100
         Maximum number of epochs of joint training.
     learning_rate : float, default=0.003
@@ -288,7 +292,7 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
         data = prepare_data(csr, config, device, int(seeds[0]))
         progress = Progress(self.verbose, self.n_init, phase_totals={
             "pretrain rows": self.pretrain_epochs, "pretrain columns": self.pretrain_epochs,
-            "train": self.max_iter})
+            "pretrain cells": self.pretrain_epochs, "train": self.max_iter})
         best = None
         for restart, seed in enumerate(seeds[1:]):
             progress.start_restart(restart, self.init)
