@@ -119,19 +119,24 @@ def run_planted(seeds, shape):
                     for label, t, p in dlbm_configs(binary)]
             runs += [(peer, lambda peer=peer: fit_peer(peer, X, 4, seed)) for peer in ("SC", "SB")]
             for label, fit in runs:
-                try:
-                    model, seconds = fit()
-                    score = float(cari(rows, cols, model.row_labels_, model.column_labels_))
-                    record = dict(part="planted", case=case, seed=seed, method=label,
-                                  cari=score, seconds=seconds,
-                                  likelihood=getattr(model, "likelihood_", None),
-                                  kept=getattr(model, "refined_from_", None))
-                except Exception as error:  # a failed method is a result
-                    record = dict(part="planted", case=case, seed=seed, method=label,
-                                  error=f"{type(error).__name__}: {error}")
-                records.append(record)
-                print(json.dumps(record), flush=True)
+                records.append(measure(
+                    dict(part="planted", case=case, seed=seed, method=label), fit,
+                    lambda model: dict(cari=float(cari(rows, cols, model.row_labels_,
+                                                       model.column_labels_)))))
     return records
+
+
+def measure(record, fit, score):
+    """Fit, score and print one run; a failed method is a result, not the end of the run."""
+    try:
+        model, seconds = fit()
+        record.update(score(model), seconds=seconds,
+                      likelihood=getattr(model, "likelihood_", None),
+                      kept=getattr(model, "refined_from_", None))
+    except Exception as error:
+        record.update(error=f"{type(error).__name__}: {error}")
+    print(json.dumps(record), flush=True)
+    return record
 
 
 def load_corpus(data_dir, name):
@@ -154,16 +159,10 @@ def run_real(seeds, data_dir, corpora):
         k = np.unique(labels).size
         for seed in range(seeds):
             for label, transform, params in dlbm_configs(False):
-                try:
-                    model, seconds = fit_dlbm(X, k, seed, transform, params)
-                    record = dict(part="real", case=name, seed=seed, method=label,
-                                  nmi=float(nmi(labels, model.row_labels_)), seconds=seconds,
-                                  likelihood=model.likelihood_, kept=model.refined_from_)
-                except Exception as error:
-                    record = dict(part="real", case=name, seed=seed, method=label,
-                                  error=f"{type(error).__name__}: {error}")
-                records.append(record)
-                print(json.dumps(record), flush=True)
+                records.append(measure(
+                    dict(part="real", case=name, seed=seed, method=label),
+                    lambda t=transform, p=params: fit_dlbm(X, k, seed, t, p),
+                    lambda model: dict(nmi=float(nmi(labels, model.row_labels_)))))
     return records
 
 
