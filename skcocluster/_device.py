@@ -13,7 +13,7 @@ import torch
 from sklearn.utils.extmath import randomized_svd
 
 from ._elbo import CellData
-from ._graph import inverse_sqrt_degrees, normalise_adjacency
+from ._graph import EncoderInput
 from ._training import TrainingData
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -45,7 +45,10 @@ def resolve_device(device):
 
 
 def to_torch_operator(matrix, device, dense):
-    """A scipy CSR matrix as a float32 torch tensor (dense, or sparse CSR)."""
+    """A scipy CSR matrix (or a dense ndarray) as a float32 torch tensor (dense, or sparse
+    CSR)."""
+    if isinstance(matrix, np.ndarray):
+        return torch.as_tensor(matrix, dtype=torch.float32, device=device)
     if dense:
         return torch.as_tensor(matrix.toarray(), dtype=torch.float32, device=device)
     matrix = sp.csr_matrix(matrix)
@@ -80,7 +83,7 @@ def cell_data(csr, device, dense):
         log_factorial_total=float(gammaln(csr.data + 1.0).sum()))
 
 
-def prepare_training_data(csr, hidden_dim, device, random_state):
+def prepare_training_data(csr, hidden_dim, device, random_state, centre=False):
     """Normalise the matrix, take its leading singular vectors, and move it to ``device``.
 
     Parameters
@@ -91,18 +94,21 @@ def prepare_training_data(csr, hidden_dim, device, random_state):
     device : torch.device
     random_state : int
         Seed of the randomised SVD.
+    centre : bool, default=False
+        Centre and scale the matrix instead of normalising it by its degrees
+        (:class:`~skcocluster._graph.EncoderInput`; for real values on a dense layout).
 
     Returns
     -------
     data : TrainingData
-    scales : tuple of ndarray
-        The inverse square-root row and column degrees (needed to encode new nodes).
+    encoder_input : EncoderInput
+        The normalisation, which new nodes must go through too.
     """
     n_rows, n_cols = csr.shape
-    row_scale, column_scale = inverse_sqrt_degrees(csr)
-    normalised = normalise_adjacency(csr, row_scale, column_scale)
+    encoder_input = EncoderInput(csr, centre)
+    normalised = encoder_input.training(csr)
     n_cells = n_rows * n_cols
-    dense = layout_is_dense(csr)
+    dense = centre or layout_is_dense(csr)
     n_components = min((hidden_dim + 1) // 2, min(n_rows, n_cols) - 1)
     if n_components >= 1:
         u, _, vt = randomized_svd(normalised, n_components, random_state=random_state)
@@ -110,11 +116,18 @@ def prepare_training_data(csr, hidden_dim, device, random_state):
         u, vt = np.zeros((n_rows, 0)), np.zeros((0, n_cols))
     data = TrainingData(
         adjacency=to_torch_operator(normalised, device, dense),
-        adjacency_t=to_torch_operator(normalised.T.tocsr(), device, dense),
+        adjacency_t=to_torch_operator(_transpose(normalised), device, dense),
         cells=cell_data(csr, device, dense),
         row_means=np.asarray(csr.sum(axis=1)).ravel() / n_cols,
         column_means=np.asarray(csr.sum(axis=0)).ravel() / n_rows,
         mean_value=float(csr.sum()) / n_cells,
         variance=float(np.square(csr.data).sum()) / n_cells - (float(csr.sum()) / n_cells) ** 2,
-        row_singular=u, column_singular=vt.T)
-    return data, (row_scale, column_scale)
+        row_singular=u, column_singular=vt.T,
+        skip_first_direction=encoder_input.skips_first_direction)
+    return data, encoder_input
+
+
+def _transpose(matrix):
+    if isinstance(matrix, np.ndarray):
+        return np.ascontiguousarray(matrix.T)
+    return matrix.T.tocsr()

