@@ -626,39 +626,36 @@ def epoch_batches(n_rows, n_cols, batch_size, generator, device, shuffle=True):
 # ---------------------------------------------------------------------------- loops
 def train_epoch(model, optimizer, ctx):
     """One pass of Adam steps over all rows and columns; the epoch's J per cell and terms."""
-    n_cells = ctx.data.rows.n_vectors * ctx.data.rows.n_items
-    if ctx.config.mi_weight > 0:
-        ctx.mi_cache = membership_cache(model, ctx.data, ctx.device)
-    batches = epoch_batches(ctx.data.rows.n_vectors, ctx.data.columns.n_vectors,
-                            ctx.config.batch_size, ctx.generator, ctx.device)
-    total, term_totals = 0.0, dict.fromkeys(TERMS, 0.0)
-    for row_ids, column_ids in batches:
-        objective, terms = step_objective(model, ctx, row_ids, column_ids)
-        optimizer.zero_grad()
-        (-objective / n_cells).backward()
-        optimizer.step()
-        total += float(objective.detach())
-        for name, value in terms.items():
-            term_totals[name] += value
-    n_steps = len(batches)
-    return total / n_steps / n_cells, {k: v / n_steps / n_cells for k, v in term_totals.items()}
+    return _objective_pass(model, ctx, optimizer)
 
 
 def final_objective(model, ctx):
     """J per cell and its terms over one ordered pass, with a fixed draw (no gradient)."""
-    n_cells = ctx.data.rows.n_vectors * ctx.data.rows.n_items
     ctx.generator = torch.Generator(device=ctx.device).manual_seed(FINAL_OBJECTIVE_SEED)
+    with torch.no_grad():
+        return _objective_pass(model, ctx, None)
+
+
+def _objective_pass(model, ctx, optimizer):
+    """One pass over all rows and columns in batches: shuffled with an Adam step per batch
+    when ``optimizer`` is given, in order without steps otherwise. Returns J per cell and
+    its terms per cell, averaged over the batches."""
+    n_cells = ctx.data.rows.n_vectors * ctx.data.rows.n_items
     if ctx.config.mi_weight > 0:
         ctx.mi_cache = membership_cache(model, ctx.data, ctx.device)
     batches = epoch_batches(ctx.data.rows.n_vectors, ctx.data.columns.n_vectors,
-                            ctx.config.batch_size, ctx.generator, ctx.device, shuffle=False)
+                            ctx.config.batch_size, ctx.generator, ctx.device,
+                            shuffle=optimizer is not None)
     total, term_totals = 0.0, dict.fromkeys(TERMS, 0.0)
-    with torch.no_grad():
-        for row_ids, column_ids in batches:
-            objective, terms = step_objective(model, ctx, row_ids, column_ids)
-            total += float(objective.detach())
-            for name, value in terms.items():
-                term_totals[name] += value
+    for row_ids, column_ids in batches:
+        objective, terms = step_objective(model, ctx, row_ids, column_ids)
+        if optimizer is not None:
+            optimizer.zero_grad()
+            (-objective / n_cells).backward()
+            optimizer.step()
+        total += float(objective.detach())
+        for name, value in terms.items():
+            term_totals[name] += value
     n_steps = len(batches)
     return total / n_steps / n_cells, {k: v / n_steps / n_cells for k, v in term_totals.items()}
 
