@@ -37,7 +37,7 @@ import sys
 import time
 import traceback
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
@@ -243,15 +243,24 @@ def sparsebm_available():
     return importlib.util.find_spec("sparsebm") is not None
 
 
+# sparsebm's restarts and iterations, reduced from its defaults (n_init=100,
+# n_init_total_run=10, max_iter=10000) so that the real part runs in under 30 minutes on
+# two cores: with its defaults one WebACE fit ran over 11 minutes (stopped), with
+# n_init_total_run=2 and max_iter=1000 it took 541 s (benchmarks/README.md).
+SPARSEBM_BUDGET = dict(n_init=10, n_init_total_run=1, max_iter=300)
+
+
 def _sparsebm_lbm(n_rows, n_cols, seed):
-    """sparsebm's Bernoulli LBM with its default restarts, on the CPU, silent.
+    """sparsebm's Bernoulli LBM with a reduced budget (``SPARSEBM_BUDGET``), on the CPU,
+    silent.
 
     sparsebm draws its initialisations from numpy's global generator, hence the seeding.
     """
     from sparsebm import LBM
 
     np.random.seed(seed)
-    return LBM(n_row_clusters=n_rows, n_column_clusters=n_cols, verbosity=0, use_gpu=False)
+    return LBM(n_row_clusters=n_rows, n_column_clusters=n_cols, verbosity=0, use_gpu=False,
+               **SPARSEBM_BUDGET)
 
 
 def make_estimator(method, n_clusters, seed, dlbm_params):
@@ -449,7 +458,7 @@ def progress_line(index, total, record):
 
 
 def run_jobs(datasets, methods, seeds, dlbm_params=None, isolate=True, on_record=None,
-             warmup=True):
+             warmup=True, jobs=1):
     """Fit every method on every dataset for every seed; return the list of records.
 
     Parameters
@@ -468,17 +477,41 @@ def run_jobs(datasets, methods, seeds, dlbm_params=None, isolate=True, on_record
         Called with the list of records after each fit (to save partial results).
     warmup : bool
         Fit each method once on a tiny matrix before the timed fit (see ``warm_up``).
+    jobs : int
+        Fits run at the same time, each in its own child process (needs ``isolate``). With
+        ``--threads 1`` and one job per core, each fit has a core to itself, so its seconds
+        stay those of a one-thread fit while the wall time of the run is divided.
+
+    Returns
+    -------
+    records : list of dict
+        In the order of the jobs (datasets, then seeds, then methods), whatever order
+        they finished in.
     """
-    jobs = [dict(dataset=spec, method=method, seed=seed, dlbm_params=dict(dlbm_params or {}),
+    todo = [dict(dataset=spec, method=method, seed=seed, dlbm_params=dict(dlbm_params or {}),
                  warmup=warmup)
             for spec in datasets for seed in range(seeds) for method in methods]
-    records = []
-    for index, job in enumerate(jobs, start=1):
-        records.append(execute(job, isolate=isolate))
-        log(progress_line(index, len(jobs), records[-1]))
+    if jobs > 1 and not isolate:
+        raise ValueError("jobs > 1 runs each fit in its own process: it needs isolate=True")
+    done = {}
+
+    def finished(index, record):
+        done[index] = record
+        log(progress_line(len(done), len(todo), record))
         if on_record is not None:
-            on_record(records)
-    return records
+            on_record([done[i] for i in sorted(done)])
+
+    if jobs <= 1:
+        for index, job in enumerate(todo):
+            finished(index, execute(job, isolate=isolate))
+    else:
+        # Threads only wait on the children that do the work (execute spawns one per fit).
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(execute, job, isolate): index
+                       for index, job in enumerate(todo)}
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
+    return [done[index] for index in range(len(todo))]
 
 
 def resolve_methods(names, inputs=("binary",)):
@@ -503,7 +536,7 @@ def resolve_methods(names, inputs=("binary",)):
 
 
 def run_simulated(sizes=None, shape=None, seeds=1, methods=None, cases=None, dlbm_params=None,
-                  isolate=True, on_record=None, warmup=True):
+                  isolate=True, on_record=None, warmup=True, jobs=1):
     """Run the planted cases; the entry point of the smoke test.
 
     Parameters
@@ -518,7 +551,7 @@ def run_simulated(sizes=None, shape=None, seeds=1, methods=None, cases=None, dlb
         Method names or keys; None runs every method.
     cases : list of str or None
         Keep only the cases whose name contains one of these strings (case-insensitive).
-    dlbm_params, isolate, on_record, warmup
+    dlbm_params, isolate, on_record, warmup, jobs
         As in ``run_jobs``.
 
     Returns
@@ -532,7 +565,7 @@ def run_simulated(sizes=None, shape=None, seeds=1, methods=None, cases=None, dlb
     if "dlbm" in keys:
         # On 0/1 data every DLBM input is X itself: the other variants would repeat the fit.
         keys = [key for key in keys if key not in DLBM_KEYS[1:]]
-    return run_jobs(specs, keys, seeds, dlbm_params, isolate, on_record, warmup)
+    return run_jobs(specs, keys, seeds, dlbm_params, isolate, on_record, warmup, jobs)
 
 
 def filter_cases(specs, cases):
@@ -788,6 +821,9 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=None,
                         help="threads per fit (sets OMP/OpenBLAS/MKL_NUM_THREADS for the "
                              "children; default: the libraries' own choice)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="fits run at the same time, each in its own process (use one per "
+                             "core, with --threads 1)")
     parser.add_argument("--no-warmup", action="store_true",
                         help="time the first fit of a fresh process (one-off costs included)")
     parser.add_argument("--no-plots", action="store_true")
@@ -808,7 +844,7 @@ def run_meta(args, argv):
 
     return dict(command="python benchmarks/run_benchmarks.py " + shlex.join(argv),
                 seeds=args.seeds, dlbm_params=args.dlbm_params, inputs=args.input,
-                threads=args.threads, warmup=not args.no_warmup,
+                threads=args.threads, jobs=args.jobs, warmup=not args.no_warmup,
                 machine=f"{platform.machine()}, {os.cpu_count()} CPUs, "
                         f"CUDA {'yes' if torch.cuda.is_available() else 'no'}",
                 python=platform.python_version(), numpy=np.__version__,
@@ -831,7 +867,7 @@ def main(argv=None):
         for name in THREAD_VARIABLES:
             os.environ[name] = str(args.threads)
     options = dict(dlbm_params=args.dlbm_params, isolate=not args.no_isolate, on_record=save,
-                   warmup=not args.no_warmup)
+                   warmup=not args.no_warmup, jobs=args.jobs)
     if args.part in ("real", "all"):
         specs = real_datasets(args.data_dir, args.corpora)
         keys = resolve_methods(args.methods, args.input)

@@ -78,3 +78,19 @@ def test_corpus_table_loads_a_mat_file(runner, tmp_path):
     assert column_labels is None and specs[0]["n_clusters"] == entry["n_classes"]
     binary = runner.prepare_input(data, "binary")
     assert set(np.unique(binary.toarray())) <= {0.0, 1.0}
+
+
+def test_parallel_jobs_keep_the_job_order(runner):
+    # Two fits at a time (--jobs 2): the records come back in the order of the jobs, each
+    # with the same result as when the jobs run one after the other.
+    kwargs = dict(sizes=[(300, 200)], seeds=2, cases=["size"],
+                  methods=["SpectralCoclustering", "KMeans (tf-idf)"], warmup=False)
+    serial = runner.run_simulated(**kwargs)
+    parallel = runner.run_simulated(jobs=2, **kwargs)
+    assert [(r["method"], r["seed"]) for r in parallel] == \
+        [(r["method"], r["seed"]) for r in serial]
+    for one, other in zip(serial, parallel):
+        assert other["status"] == "ok", other["error"]
+        assert other["nmi"] == pytest.approx(one["nmi"]) and other["peak_rss_mb"] > 0
+    with pytest.raises(ValueError, match="isolate"):
+        runner.run_simulated(jobs=2, isolate=False, **kwargs)
