@@ -374,10 +374,12 @@ def test_grid_search_selects_the_number_of_clusters_by_score():
 @pytest.fixture(scope="module")
 def imbalanced():
     """Imbalanced row clusters near the signal where the VAEs' own partition is weak, fitted
-    with and without the block refinement."""
+    with and without the block refinement (default epochs: after 10 + 20 epochs the VAEs'
+    partition, CARI 0.69, predicts held-out cells better than the planted one, within the
+    criterion's noise at this signal, and is rightly kept)."""
     X, rows, cols = make_lbm(800, 400, 4, block_params=diagonal_blocks(4, 0.1, 0.1),
                              row_proportions=[0.4, 0.3, 0.2, 0.1], random_state=3)
-    params = dict(pretrain_epochs=10, max_iter=20, random_state=0)
+    params = dict(random_state=0)
     plain = fit_quietly(VariationalCoclustering(4, block_refinement=False, **params), X)
     refined = fit_quietly(VariationalCoclustering(4, **params), X)
     return X, rows, cols, plain, refined
@@ -388,7 +390,7 @@ def test_variational_partition_keeps_imbalanced_clusters(imbalanced):
     ours = cari(rows, cols, plain.row_labels_, plain.column_labels_)
     spectral = SpectralCoclustering(4, random_state=0).fit(X)
     theirs = cari(rows, cols, spectral.row_labels_, spectral.column_labels_)
-    # Measured: 0.71 against spectral 0.53 (0.53 when pretraining also moved the spectral
+    # Measured: 0.685 against spectral 0.53 (0.53 when pretraining also moved the spectral
     # encoders, before the Gaussian-mixture start).
     assert ours >= theirs + 0.1
 
@@ -400,7 +402,7 @@ def test_block_refinement_improves_a_weak_partition(imbalanced):
                                      "variational + degree-corrected EM")
     before = cari(rows, cols, plain.row_labels_, plain.column_labels_)
     after = cari(rows, cols, refined.row_labels_, refined.column_labels_)
-    # Measured: 0.71 -> 0.82 with seed 0.
+    # Measured: 0.685 -> 0.822 with seed 0.
     assert after >= before + 0.05
     # New rows are assigned under the kept model: the training rows get their memberships.
     np.testing.assert_allclose(refined.predict_proba(X), refined.row_memberships_, atol=1e-3)
