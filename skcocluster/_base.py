@@ -36,9 +36,6 @@ EXPECTED_FAILED_CHECKS = {
 class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
     """Shared fit/predict logic of the co-clustering estimators (not for direct use)."""
 
-    # Whether ``_fit_memberships`` takes a ``row_graph`` (fit's optional row similarities).
-    _accepts_row_graph = False
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
@@ -106,9 +103,9 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
             Not used, present for API consistency.
         row_graph : {array-like, sparse matrix} of shape (n_rows, n_rows), default=None
             Known similarities between the rows (e.g. citations between documents), used
-            instead of the rows' nearest-neighbour graph by estimators with a graph
-            regulariser (``graph_weight > 0``). Non-negative weights; each row is
-            normalised to sum 1 and self-loops are dropped.
+            instead of the rows' nearest-neighbour graph by the graph regulariser; it needs
+            ``graph_weight > 0``. Non-negative weights; each row is normalised to sum 1
+            and self-loops are dropped.
 
         Returns
         -------
@@ -120,13 +117,8 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         csr = self._validated_matrix(X, reset=True)
         check_cluster_counts(csr.shape, n_row_clusters, n_column_clusters)
         self.n_rows_in_ = csr.shape[0]
-        # Only forwarded when given, so that estimators without a graph option are unchanged.
-        graph = {} if row_graph is None else {"row_graph": row_graph}
-        if graph and not self._accepts_row_graph:
-            raise ValueError(f"{type(self).__name__} has no graph regulariser: row_graph "
-                             "is not used (see DeepLatentBlockCoclustering(graph_weight=...)).")
         row_resp, column_resp = self._fit_memberships(csr, n_row_clusters, n_column_clusters,
-                                                      **graph)
+                                                      row_graph=row_graph)
         self._set_memberships(csr, row_resp, column_resp, paired)
         _warn_on_empty_clusters(self.row_labels_, n_row_clusters, "row")
         _warn_on_empty_clusters(self.column_labels_, n_column_clusters, "column")

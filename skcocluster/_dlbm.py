@@ -263,8 +263,6 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
     1.0
     """
 
-    _accepts_row_graph = True
-
     _parameter_constraints = {
         "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
         "latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],

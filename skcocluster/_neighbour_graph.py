@@ -11,9 +11,13 @@ should have similar posteriors over their positions and their clusters.
   k-th neighbour, normalised so each row's weights sum to 1. A user may give the row graph.
 - The regulariser (torch) is
   ``R = sum_ij w_ij [SKL(q(X_i), q(X_j)) + JS(gamma_i, gamma_j)]``, the symmetric KL between
-  the two isotropic Gaussian posteriors plus the Jensen-Shannon divergence between the two
-  membership vectors; the training objective gets ``- beta_t (R_rows + R_cols)``, with
-  ``beta_t`` raised linearly from 0 to ``graph_weight`` over the first epochs.
+  the two Gaussian posteriors (isotropic for the deep LBM, diagonal for the GMM-VAEs of
+  VariationalCoclustering) plus the Jensen-Shannon divergence between the two membership
+  vectors; the training objective gets ``- beta_t (R_rows + R_cols)``, with ``beta_t``
+  raised linearly from 0 to ``graph_weight`` over the first epochs. The deep LBM computes
+  it on the whole graph at every epoch (:func:`graph_terms`); VariationalCoclustering, which
+  trains on mini-batches, estimates it from the edges leaving each batch
+  (:func:`batch_graph_divergence`).
 """
 
 from dataclasses import dataclass
@@ -194,10 +198,37 @@ class Edges:
 
     @classmethod
     def from_sparse(cls, graph, device):
-        coo = sp.coo_matrix(graph)
+        """The edges of a sparse graph, in row order (``source`` sorted)."""
+        coo = sp.csr_matrix(graph).tocoo()
         return cls(torch.as_tensor(coo.row, dtype=torch.long, device=device),
                    torch.as_tensor(coo.col, dtype=torch.long, device=device),
                    torch.as_tensor(coo.data, dtype=torch.float32, device=device))
+
+    def leaving(self, ids):
+        """The edges whose source is one of ``ids``, on the nodes they touch.
+
+        Parameters
+        ----------
+        ids : LongTensor of shape (n_ids,)
+            Distinct node indices.
+
+        Returns
+        -------
+        edges : Edges
+            The edges leaving ``ids``, their ends indexed into ``nodes``.
+        nodes : LongTensor of shape (n_nodes,)
+            The sorted distinct nodes at either end of those edges.
+        """
+        # ``source`` is sorted (from_sparse), so each node's edges are one contiguous run.
+        starts = torch.searchsorted(self.source, ids)
+        counts = torch.searchsorted(self.source, ids, right=True) - starts
+        run_offsets = torch.cumsum(counts, 0) - counts
+        positions = (torch.repeat_interleave(starts - run_offsets, counts)
+                     + torch.arange(int(counts.sum()), device=ids.device))
+        ends = torch.cat([self.source[positions], self.target[positions]])
+        nodes, local = torch.unique(ends, return_inverse=True)
+        n_edges = positions.numel()
+        return Edges(local[:n_edges], local[n_edges:], self.weight[positions]), nodes
 
 
 @dataclass
@@ -239,8 +270,8 @@ def graph_divergence(edges, mean, log_var, resp):
     ----------
     edges : Edges
     mean : Tensor of shape (n, D)
-    log_var : Tensor of shape (n,)
-        Floored at ``GRAPH_LOG_VAR_FLOOR`` here.
+    log_var : Tensor of shape (n,) or (n, D)
+        Isotropic or diagonal; floored at ``GRAPH_LOG_VAR_FLOOR`` here.
     resp : Tensor of shape (n, K)
 
     Returns
@@ -255,21 +286,64 @@ def graph_divergence(edges, mean, log_var, resp):
 
 
 def symmetric_gaussian_kl(mean_a, log_var_a, mean_b, log_var_b):
-    """``KL(a || b) + KL(b || a)`` of isotropic Gaussians, per pair, variances floored.
+    """``KL(a || b) + KL(b || a)`` of isotropic or diagonal Gaussians, per pair, variances
+    floored.
 
-    ``= D/2 (v_a / v_b + v_b / v_a - 2) + ||m_a - m_b||^2 (1 / v_a + 1 / v_b) / 2``
+    Isotropic (log-variances of shape (n_pairs,), one variance per Gaussian):
+    ``D/2 (v_a / v_b + v_b / v_a - 2) + ||m_a - m_b||^2 (1 / v_a + 1 / v_b) / 2``.
+    Diagonal (log-variances of shape (n_pairs, D)): the same sum taken coordinate by
+    coordinate, ``sum_d [(v_ad / v_bd + v_bd / v_ad - 2) + (m_ad - m_bd)^2 (1 / v_ad +
+    1 / v_bd)] / 2``.
 
     Returns
     -------
     skl : Tensor of shape (n_pairs,)
     """
-    latent_dim = mean_a.shape[1]
     log_var_a = log_var_a.clamp(min=GRAPH_LOG_VAR_FLOOR)
     log_var_b = log_var_b.clamp(min=GRAPH_LOG_VAR_FLOOR)
     ratio = log_var_a - log_var_b
+    if log_var_a.dim() == 2:
+        return 0.5 * ((ratio.exp() + (-ratio).exp() - 2.0)
+                      + (mean_a - mean_b).pow(2)
+                      * ((-log_var_a).exp() + (-log_var_b).exp())).sum(1)
+    latent_dim = mean_a.shape[1]
     sq_dist = (mean_a - mean_b).pow(2).sum(1)
     return (0.5 * latent_dim * (ratio.exp() + (-ratio).exp() - 2.0)
             + 0.5 * sq_dist * ((-log_var_a).exp() + (-log_var_b).exp()))
+
+
+def batch_graph_divergence(edges, ids, n_nodes, posteriors_of):
+    """Mini-batch estimate of one side's ``sum_ij w_ij [SKL(q_i, q_j) + JS(gamma_i, gamma_j)]``.
+
+    Each edge is counted with its source node: the step sums the edges leaving the batch
+    ``ids``, encoding the batch's nodes and their neighbours (so that both ends of an edge
+    get the gradient, as in the full term), and scales the sum by ``n_nodes / len(ids)``.
+    A batch that is a uniform random subset of the nodes (a slice of a random permutation)
+    thus gives an unbiased estimate of the full term, as the other terms of a
+    mini-batch step are, and over an epoch whose batches cover every node once the
+    unscaled sums add up to the full term exactly (each edge is visited once).
+
+    Parameters
+    ----------
+    edges : Edges
+        The side's whole graph (:meth:`Edges.from_sparse`).
+    ids : LongTensor of shape (n_ids,)
+        The nodes of the batch (distinct).
+    n_nodes : int
+        Nodes of the side.
+    posteriors_of : callable
+        ``nodes -> (mean (n, D), log_var (n,) or (n, D), resp (n, K))`` for a LongTensor
+        of nodes, differentiable where the term should train.
+
+    Returns
+    -------
+    value : Tensor (scalar)
+    """
+    batch_edges, nodes = edges.leaving(ids)
+    if batch_edges.weight.numel() == 0:
+        return torch.zeros((), device=edges.weight.device)
+    mean, log_var, resp = posteriors_of(nodes)
+    return graph_divergence(batch_edges, mean, log_var, resp) * (n_nodes / ids.numel())
 
 
 def jensen_shannon(p, q):

@@ -1,8 +1,10 @@
 """From the estimator's parameters to the training configuration of the two optional
 objectives, ``clustering='module'`` and ``graph_weight`` (design/options.md, 1 and 2).
 
-Kept apart from ``_dlbm.py`` so that the estimator only calls :func:`option_configs`,
-:func:`deep_memberships` and :func:`reorder_module_clusters`.
+Kept apart from the estimators so that they only call :func:`option_configs` (the deep
+LBM), :func:`graph_option` (VariationalCoclustering, whose mixtures are already learnt by
+gradient, so it has no clustering module), :func:`deep_memberships` and
+:func:`reorder_module_clusters`.
 """
 
 from ._module_training import ModuleOptions
@@ -17,7 +19,7 @@ def option_configs(estimator, csr, row_graph, device, seed):
     estimator : DeepLatentBlockCoclustering
     csr : csr_matrix of shape (M, P)
     row_graph : {array-like, sparse matrix} of shape (M, M) or None
-        The user's row graph, validated here (``_neighbour_graph.check_row_graph``).
+        The user's row graph, validated here (:func:`graph_option`).
     device : torch.device
     seed : int
         Seeds the randomised SVD of the neighbour search.
@@ -32,28 +34,52 @@ def option_configs(estimator, csr, row_graph, device, seed):
     ValueError
         When the options cannot be combined as asked.
     """
-    check_option_combination(estimator, row_graph)
-    if row_graph is not None:
-        row_graph = check_row_graph(row_graph, csr.shape[0])
+    check_option_combination(estimator)
     module = None
     if estimator.clustering == "module":
         module = ModuleOptions(concentration=estimator.module_concentration,
                                orthonormality=estimator.module_orthonormality)
-    graph = None
-    if estimator.graph_weight > 0:
-        rows, columns = neighbour_graphs(csr, estimator.n_neighbors, seed, row_graph)
-        graph = GraphRegulariser(float(estimator.graph_weight),
-                                 Edges.from_sparse(rows, device),
-                                 Edges.from_sparse(columns, device))
-    return module, graph
+    return module, graph_option(estimator, csr, row_graph, device, seed)
 
 
-def check_option_combination(estimator, row_graph):
-    """Raise a ValueError for combinations that are not supported."""
-    if row_graph is not None and estimator.graph_weight == 0:
-        raise ValueError("row_graph is only used by the graph regulariser: set "
-                         "graph_weight > 0 to use it (graph_weight=0 turns it off).")
-    if estimator.clustering == "module" and getattr(estimator, "n_facets", 1) > 1:
+def graph_option(estimator, csr, row_graph, device, seed):
+    """The graph regulariser of an estimator with ``graph_weight`` and ``n_neighbors``.
+
+    Parameters
+    ----------
+    estimator : DeepLatentBlockCoclustering or VariationalCoclustering
+    csr : csr_matrix of shape (M, P)
+    row_graph : {array-like, sparse matrix} of shape (M, M) or None
+        The user's row graph, validated here (``_neighbour_graph.check_row_graph``).
+    device : torch.device
+    seed : int
+        Seeds the randomised SVD of the neighbour search.
+
+    Returns
+    -------
+    graph : GraphRegulariser or None
+        None when ``graph_weight == 0``.
+
+    Raises
+    ------
+    ValueError
+        When ``row_graph`` is given with ``graph_weight == 0``, or is not a valid graph.
+    """
+    if row_graph is not None:
+        if estimator.graph_weight == 0:
+            raise ValueError("row_graph is only used by the graph regulariser: set "
+                             "graph_weight > 0 to use it (graph_weight=0 turns it off).")
+        row_graph = check_row_graph(row_graph, csr.shape[0])
+    if estimator.graph_weight == 0:
+        return None
+    rows, columns = neighbour_graphs(csr, estimator.n_neighbors, seed, row_graph)
+    return GraphRegulariser(float(estimator.graph_weight), Edges.from_sparse(rows, device),
+                            Edges.from_sparse(columns, device))
+
+
+def check_option_combination(estimator):
+    """Raise a ValueError for combinations of the deep LBM's options that are not supported."""
+    if estimator.clustering == "module" and estimator.n_facets > 1:
         raise ValueError("clustering='module' is not available with n_facets > 1; "
                          "use clustering='gmm' for several facets.")
 

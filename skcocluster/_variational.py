@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import BaseCoclustering
 from ._device import resolve_device
 from ._nn.likelihoods import make_likelihood
+from ._options import graph_option
 from ._progress import Progress
 from ._refinement import BlockRefinementMixin
 from ._variational_training import (CHUNK, FINAL_OBJECTIVE_SEED, VariationalConfig, fit_once,
@@ -37,11 +38,18 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
           + column_weight * sum_j IWAE_j   + contrast_weight * P * I_NCE(columns)
           + cell_weight   * sum_ij IWAE_ij + cell_contrast_weight * nnz(A) * I_NCE(cells)
           + mi_weight * sum(|A|) * I(p^)
+          - graph_weight * (R_rows + R_cols)
 
     Each weight set to 0 removes its term. ``I(p^)`` is the mutual information of the
     co-cluster distribution ``Gamma^T |A| Delta / sum(|A|)``, computed on the whole sparse
     matrix at every step (the rows and columns outside the step's batch enter with their
     memberships of the start of the epoch).
+
+    Of the options of the deep LBM, the neighbour-graph regulariser (``graph_weight``,
+    ``n_neighbors``, ``fit(X, row_graph=G)``) is offered here too. The clustering module
+    (``clustering='module'``) is not: what it brings to the deep LBM, mixture parameters
+    learnt by gradient with the encoders instead of a closed-form EM step, this model
+    already has, its mixture priors being trained inside the importance-weighted bounds.
 
     Parameters
     ----------
@@ -103,6 +111,22 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
         Weight lambda_w of the cell-level InfoNCE term.
     mi_weight : float, default=1.0
         Weight beta of the mutual-information cross term.
+    graph_weight : float, default=0.0
+        Weight of the neighbour-graph regulariser (DGG, Yang et al. 2019), as in
+        :class:`DeepLatentBlockCoclustering`: ``R = sum_ij w_ij [SKL(q(z_i), q(z_j)) +
+        JS(gamma_i, gamma_j)]`` over a kNN graph of the rows, and the same over one of the
+        columns, is subtracted from J, so that neighbours get close posteriors and similar
+        memberships. The graphs are built once from a randomised truncated SVD of the
+        normalised matrix (cosine distance, never ``A A^T``); ``fit(X, row_graph=G)``
+        replaces the rows' graph by a given one. ``SKL`` is the symmetric KL between the
+        diagonal Gaussian posteriors, with the log-variances floored at 0 inside it (it is
+        then ``||mu_i - mu_j||^2`` for well-observed nodes); ``gamma`` the memberships.
+        Each step estimates ``R`` from the edges leaving its row and column batches (their
+        neighbours are encoded too), scaled to the whole matrix; the weight is raised from
+        0 over the first 50 epochs. 0 turns it off. ``lower_bound_`` and
+        ``objective_terms_['graph_divergence']`` then include it.
+    n_neighbors : int, default=15
+        Neighbours of each row (column) in the kNN graphs of ``graph_weight``.
     block_refinement : bool, default=True
         After training, refine the variational partition by EM of the plain and of the
         degree-corrected latent block models, and report the candidate (the variational
@@ -166,7 +190,8 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
     objective_terms_ : dict of str to float
         The unweighted terms of J per cell at the end ('row_bound', 'column_bound',
         'cell_bound', 'row_contrast', 'column_contrast', 'cell_contrast',
-        'mutual_information'); a term whose weight is 0 is 0.
+        'mutual_information', and 'graph_divergence', ``R``, with ``graph_weight > 0``);
+        a term whose weight is 0 is 0.
     elbo_history_ : ndarray of shape (`n_iter_`,)
         Objective J per cell at each epoch of joint training (mini-batch estimates).
     pretrain_history_ : ndarray of shape (pretrain_epochs,)
@@ -225,6 +250,8 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
         "contrast_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "cell_contrast_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "mi_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "graph_weight": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
         "block_refinement": ["boolean"],
         "likelihood": [StrOptions({"auto", "bernoulli", "poisson", "gaussian"})],
         "device": [str, torch.device],
@@ -238,7 +265,8 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
                  pretrain_epochs=30, max_iter=100, learning_rate=0.003, weight_decay=1e-6,
                  tol=1e-4, temperature=0.5, row_weight=1.0, column_weight=1.0, cell_weight=1.0,
                  contrast_weight=1.0, cell_contrast_weight=1.0, mi_weight=1.0,
-                 block_refinement=True, likelihood="auto", device="auto", random_state=None, verbose=0):
+                 graph_weight=0.0, n_neighbors=15, block_refinement=True, likelihood="auto",
+                 device="auto", random_state=None, verbose=0):
         self.n_clusters = n_clusters
         self.n_cell_clusters = n_cell_clusters
         self.latent_dim = latent_dim
@@ -263,6 +291,8 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
         self.contrast_weight = contrast_weight
         self.cell_contrast_weight = cell_contrast_weight
         self.mi_weight = mi_weight
+        self.graph_weight = graph_weight
+        self.n_neighbors = n_neighbors
         self.block_refinement = block_refinement
         self.likelihood = likelihood
         self.device = device
@@ -285,10 +315,11 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
             cell_contrast_weight=self.cell_contrast_weight, mi_weight=self.mi_weight,
             likelihood=self.likelihood_)
 
-    def _fit_memberships(self, csr, n_row_clusters, n_column_clusters):
+    def _fit_memberships(self, csr, n_row_clusters, n_column_clusters, row_graph=None):
         device = resolve_device(self.device)
         config = self._config(n_row_clusters, n_column_clusters)
         seeds = self._seeds(self.n_init + 1)
+        config.graph = graph_option(self, csr, row_graph, device, int(seeds[0]))
         data = prepare_data(csr, config, device, int(seeds[0]))
         progress = Progress(self.verbose, self.n_init, phase_totals={
             "pretrain rows": self.pretrain_epochs, "pretrain columns": self.pretrain_epochs,

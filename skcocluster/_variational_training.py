@@ -8,11 +8,14 @@ The objective, in nats of the whole matrix (reported divided by the number of ce
       + w_col  sum_j bound_j  + lambda P I_NCE^col
       + w_cell sum_ij bound_ij + lambda_w nnz(A) I_NCE^cell
       + beta sum(|A|) I(p^)
+      - graph_weight (R_rows + R_cols)          (only with graph_weight > 0)
 
 Each step estimates it without bias from a batch of rows, a batch of columns and a sample of
 cells (all nonzeros of the row batch, capped, plus uniformly drawn zero cells, each group
 reweighted to its count). ``I(p^)`` is computed on the full sparse matrix: the memberships of
-the rows and columns outside the batch are those of the start of the epoch.
+the rows and columns outside the batch are those of the start of the epoch. ``R`` is the
+neighbour-graph regulariser (``_neighbour_graph.py``), estimated from the edges leaving the
+step's batches.
 """
 
 import math
@@ -25,6 +28,7 @@ import torch
 from sklearn.preprocessing import normalize
 from sklearn.utils.extmath import randomized_svd
 
+from ._neighbour_graph import batch_graph_divergence
 from ._nn.likelihoods import make_likelihood
 from ._nn.vae import (SparseBatch, VariationalCoclusteringModule, mutual_information,
                       vector_log_likelihood)
@@ -78,6 +82,8 @@ class VariationalConfig:
     cell_contrast_weight: float
     mi_weight: float
     likelihood: str
+    # graph_weight > 0: a _neighbour_graph.GraphRegulariser (None: no graph term)
+    graph: object = None
 
 
 @dataclass
@@ -399,6 +405,8 @@ class StepContext:
     generator: torch.Generator
     device: torch.device
     mi_cache: object = None
+    # Epoch of joint training (sets the graph weight's warm-up); None: full weight.
+    epoch: object = None
 
 
 @dataclass
@@ -565,7 +573,17 @@ def cell_terms(model, ctx, row_ids, row_batch, z_rows, fixed_sides=False):
 
 
 def step_objective(model, ctx, row_ids, column_ids):
-    """The step's unbiased estimate of J (a differentiable scalar) and its terms (floats)."""
+    """The step's unbiased estimate of J.
+
+    Returns
+    -------
+    objective : Tensor (scalar)
+        What the step maximises (the graph term at its warm-up weight).
+    reported : float
+        The estimate of J reported (the graph term at its full weight).
+    terms : dict of str to float
+        The unweighted terms.
+    """
     config = ctx.config
     n_rows, n_cols = ctx.data.rows.n_vectors, ctx.data.columns.n_vectors
     row_bound, row_nce, z_rows, row_batch, row_resp = side_terms(
@@ -592,18 +610,54 @@ def step_objective(model, ctx, row_ids, column_ids):
     if config.mi_weight > 0 and ctx.mi_cache is not None and ctx.data.total_mass > 0:
         terms["mutual_information"] = ctx.data.total_mass * mutual_information_term(
             ctx, row_ids, row_batch, row_resp, column_ids, column_resp)
-    weights = term_weights(config)
+    if config.graph is not None:
+        terms["graph_divergence"] = graph_term(model, ctx, row_ids, column_ids)
+    weights = term_weights(config, ctx.epoch)
     objective = sum(weights[name] * value for name, value in terms.items())
-    return objective, {name: float(value.detach()) for name, value in terms.items()}
+    reported = float(objective.detach())
+    if config.graph is not None:
+        # Reported with the full weight, so that J does not fall merely because the
+        # weight is being raised (which would stop training early), as the deep LBM does.
+        reported -= ((config.graph.weight - config.graph.weight_at(ctx.epoch))
+                     * float(terms["graph_divergence"].detach()))
+    return objective, reported, {name: float(value.detach()) for name, value in terms.items()}
 
 
-def term_weights(config):
-    """The weight of each term of J."""
-    return {"row_bound": config.row_weight, "column_bound": config.column_weight,
-            "cell_bound": config.cell_weight, "row_contrast": config.contrast_weight,
-            "column_contrast": config.contrast_weight,
-            "cell_contrast": config.cell_contrast_weight,
-            "mutual_information": config.mi_weight}
+def graph_term(model, ctx, row_ids, column_ids):
+    """The step's estimate of ``R_rows + R_cols`` (``_neighbour_graph.batch_graph_divergence``).
+
+    The regulariser couples each node to its neighbours, which are mostly outside the batch;
+    they are encoded too (their posteriors are what the term compares), and each edge is
+    counted with its source, scaled by the batch's share of its side, so that the estimate
+    is unbiased like the step's other terms. The memberships are those of
+    ``row_memberships_``, ``p(l | z = mu(a))``, differentiable in the encoder and the mixture.
+    """
+    total = 0.0
+    for side, ids in (("row", row_ids), ("column", column_ids)):
+        if ids.numel() == 0:
+            continue
+        vae = model.side(side)
+        data_side = ctx.data.rows if side == "row" else ctx.data.columns
+        edges = ctx.config.graph.rows if side == "row" else ctx.config.graph.columns
+
+        def posteriors_of(nodes, vae=vae, data_side=data_side):
+            mean, log_var = vae.encoder(gather(data_side, nodes))
+            return mean, log_var, vae.prior.responsibilities(mean)
+
+        total = total + batch_graph_divergence(edges, ids, data_side.n_vectors, posteriors_of)
+    return total
+
+
+def term_weights(config, epoch=None):
+    """The weight of each term of J (the graph term's at ``epoch`` of its warm-up)."""
+    weights = {"row_bound": config.row_weight, "column_bound": config.column_weight,
+               "cell_bound": config.cell_weight, "row_contrast": config.contrast_weight,
+               "column_contrast": config.contrast_weight,
+               "cell_contrast": config.cell_contrast_weight,
+               "mutual_information": config.mi_weight}
+    if config.graph is not None:
+        weights["graph_divergence"] = -config.graph.weight_at(epoch)
+    return weights
 
 
 def epoch_batches(n_rows, n_cols, batch_size, generator, device, shuffle=True):
@@ -630,6 +684,7 @@ def train_epoch(model, optimizer, ctx):
 def final_objective(model, ctx):
     """J per cell and its terms over one ordered pass, with a fixed draw (no gradient)."""
     ctx.generator = torch.Generator(device=ctx.device).manual_seed(FINAL_OBJECTIVE_SEED)
+    ctx.epoch = None
     with torch.no_grad():
         return _objective_pass(model, ctx, None)
 
@@ -644,14 +699,15 @@ def _objective_pass(model, ctx, optimizer):
     batches = epoch_batches(ctx.data.rows.n_vectors, ctx.data.columns.n_vectors,
                             ctx.config.batch_size, ctx.generator, ctx.device,
                             shuffle=optimizer is not None)
-    total, term_totals = 0.0, dict.fromkeys(TERMS, 0.0)
+    names = TERMS + (("graph_divergence",) if ctx.config.graph is not None else ())
+    total, term_totals = 0.0, dict.fromkeys(names, 0.0)
     for row_ids, column_ids in batches:
-        objective, terms = step_objective(model, ctx, row_ids, column_ids)
+        objective, value, terms = step_objective(model, ctx, row_ids, column_ids)
         if optimizer is not None:
             optimizer.zero_grad()
             (-objective / n_cells).backward()
             optimizer.step()
-        total += float(objective.detach())
+        total += value
         for name, value in terms.items():
             term_totals[name] += value
     n_steps = len(batches)
@@ -686,6 +742,7 @@ def fit_once(data, config, seed, device, progress):
                                  weight_decay=config.weight_decay)
     history, converged = [], False
     for epoch in range(config.max_iter):
+        ctx.epoch = epoch
         value, _ = train_epoch(model, optimizer, ctx)
         if not np.isfinite(value):
             raise FloatingPointError("the objective became non-finite")

@@ -103,3 +103,13 @@ def test_gpu_variational(planted):
     assert np.all(np.isfinite(model.predict_proba(X[:20])))
     on_cpu = fit_quietly(VariationalCoclustering(3, device="cpu", **VC_FAST), X)
     assert adjusted_rand_score(model.row_labels_, on_cpu.row_labels_) >= 0.9
+
+
+def test_gpu_variational_graph_weight(planted):
+    X, rows, cols = planted
+    params = dict(VC_FAST, graph_weight=1.0, n_neighbors=5)
+    model = fit_quietly(VariationalCoclustering(3, device="cuda", **params), X)
+    assert model.objective_terms_["graph_divergence"] > 0
+    on_cpu = fit_quietly(VariationalCoclustering(3, device="cpu", **params), X)
+    assert adjusted_rand_score(model.row_labels_, on_cpu.row_labels_) >= 0.9
+

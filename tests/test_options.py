@@ -234,14 +234,6 @@ def test_row_graph_needs_graph_weight(clear_data):
         DeepLatentBlockCoclustering(3, **FAST).fit(X, row_graph=sp.eye(240))
 
 
-def test_estimators_without_a_graph_refuse_a_row_graph(clear_data):
-    from skcocluster import VariationalCoclustering
-
-    X, _, _ = clear_data
-    with pytest.raises(ValueError, match="row_graph is not used"):
-        VariationalCoclustering(3).fit(X, row_graph=sp.eye(240))
-
-
 @pytest.mark.parametrize("params, name", [
     (dict(clustering="kmeans"), "clustering"),
     (dict(module_concentration=0.5), "module_concentration"),
