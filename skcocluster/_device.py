@@ -123,7 +123,7 @@ def prepare_training_data(csr, hidden_dim, device, random_state, centre=False):
         mean_value=float(csr.sum()) / n_cells,
         variance=float(np.square(csr.data).sum()) / n_cells - (float(csr.sum()) / n_cells) ** 2,
         row_singular=u, column_singular=vt.T,
-        skip_first_direction=encoder_input.skips_first_direction)
+        skip_first_direction=encoder_input.skips_first_direction, csr=csr)
     return data, encoder_input
 
 

@@ -3,7 +3,7 @@
 
 Several mixtures are fitted on each side's latent means, each from its own k-means++
 draw, and the pair of row and column partitions that best predicts held-out cells under
-the block model is kept (``_selection.held_out_score``, the criterion of the final
+the block model is kept (``_selection.choose_start_pair``, the criterion of the final
 selection). The mixtures' own bound is not the criterion: on the imbalanced planted case
 (row proportions 0.5/0.25/0.15/0.1) it prefers a balanced partition of the spectral
 coordinates (row ARI 0.57) to the planted one (0.92), while the block model's held-out
@@ -18,15 +18,11 @@ import numpy as np
 import torch
 from sklearn.mixture import GaussianMixture
 
-from ._selection import fills_all_clusters, held_out_cells, held_out_score
 
 # Mixtures fitted per side, each from one k-means++ draw (seeds seed, seed + 1, ...). On the
 # imbalanced planted case (seeds 0-5), 5 draws left two seeds of six without a draw near
 # the planted partition (CARI 0.52 and 0.81); 10 reached 0.95-0.97 on all six.
 N_MIXTURE_STARTS = 10
-# Rounds of the alternating choice: the rows given the columns, then the columns given
-# the rows.
-CHOICE_ROUNDS = 2
 
 
 @dataclass
@@ -40,9 +36,9 @@ class MixtureStart:
     bound: float
 
     @property
-    def filled(self):
-        """Whether every component is the most likely one of some vector."""
-        return fills_all_clusters(np.eye(self.weights.size)[self.labels])
+    def n_clusters(self):
+        """Components of the mixture."""
+        return self.weights.size
 
 
 def fit_mixtures(means, n_components, seed, n_starts=N_MIXTURE_STARTS):
@@ -75,39 +71,6 @@ def fit_mixtures(means, n_components, seed, n_starts=N_MIXTURE_STARTS):
         starts.append(MixtureStart(mixture.weights_, mixture.means_, mixture.covariances_,
                                    mixture.predict(means), float(mixture.lower_bound_)))
     return starts
-
-
-def choose_start_pair(csr, likelihood, row_starts, column_starts):
-    """The row and column mixtures whose partitions best predict held-out cells.
-
-    Starts from the column mixture of highest bound, then alternates: the best rows given
-    the columns, the best columns given the rows (``CHOICE_ROUNDS`` times). Mixtures that
-    fill every cluster come first.
-
-    Parameters
-    ----------
-    csr : csr_matrix of shape (M, P)
-    likelihood : {'bernoulli', 'poisson', 'gaussian'}
-    row_starts, column_starts : list of MixtureStart
-
-    Returns
-    -------
-    row_start, column_start : MixtureStart
-    """
-    if len(row_starts) == 1 and len(column_starts) == 1:
-        return row_starts[0], column_starts[0]
-    held_out = held_out_cells(csr)
-
-    def rank(row_start, column_start):
-        filled = row_start.filled and column_start.filled
-        return filled, held_out_score(csr, likelihood, row_start.labels, column_start.labels,
-                                      held_out)
-
-    column_start = max(column_starts, key=lambda start: (start.filled, start.bound))
-    for _ in range(CHOICE_ROUNDS):
-        row_start = max(row_starts, key=lambda start: rank(start, column_start))
-        column_start = max(column_starts, key=lambda start: rank(row_start, start))
-    return row_start, column_start
 
 
 def set_mixture_start(vae, start):

@@ -33,7 +33,8 @@ from ._nn.likelihoods import make_likelihood
 from ._nn.vae import (SparseBatch, VariationalCoclusteringModule, mutual_information,
                       vector_log_likelihood)
 from ._training import initial_eta
-from ._variational_start import choose_start_pair, fit_mixtures, set_mixture_start
+from ._selection import choose_start_pair
+from ._variational_start import fit_mixtures, set_mixture_start
 
 # Epochs compared by the stopping rule: the mean objective of the last WINDOW epochs
 # against the WINDOW before (a smoothed objective: one epoch's estimate is noisy).
@@ -382,7 +383,8 @@ def pretrain_cells(model, ctx, progress):
 
 def start_mixtures(model, data, config, seed, device):
     """Start both mixture priors from Gaussian mixtures on the latent means, choosing the
-    pair of row and column mixtures by held-out prediction (``_variational_start``)."""
+    pair of row and column mixtures by held-out prediction (``_variational_start``,
+    ``_selection.choose_start_pair``)."""
     starts = {}
     for side, data_side in (("row", data.rows), ("column", data.columns)):
         means, _ = side_memberships(model, side, data_side, device, means_only=True)
