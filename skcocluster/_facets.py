@@ -201,14 +201,33 @@ def _weighted_means(points, weights, labels, n_clusters):
     return sums / np.maximum(mass, 1e-12)[:, None]
 
 
-def additive_fit_loss(points, labels, cluster_counts, n_sweeps=20):
-    """Share of the points' spread an additive clustering with fixed labels leaves out."""
+def additive_tables(points, labels, cluster_counts, n_sweeps=20):
+    """Centroid tables ``C^j`` of an additive clustering ``points_i ~ sum_j C^j[l_j(i)]``
+    with fixed labels, by backfitting.
+
+    Parameters
+    ----------
+    points : ndarray of shape (n, d)
+    labels : ndarray of shape (n_facets, n)
+    cluster_counts : sequence of int
+
+    Returns
+    -------
+    tables : list of ndarray
+        One table of shape (K_j, d) per facet.
+    """
     fitted = [np.zeros((k, points.shape[1])) for k in cluster_counts]
     weights = np.ones(points.shape[0])
     for _ in range(n_sweeps):
         for j, n_clusters in enumerate(cluster_counts):
             others = sum(fitted[k][labels[k]] for k in range(len(fitted)) if k != j)
             fitted[j] = _weighted_means(points - others, weights, labels[j], n_clusters)
+    return fitted
+
+
+def additive_fit_loss(points, labels, cluster_counts, n_sweeps=20):
+    """Share of the points' spread an additive clustering with fixed labels leaves out."""
+    fitted = additive_tables(points, labels, cluster_counts, n_sweeps)
     approximation = sum(table[l] for table, l in zip(fitted, labels))
     total = ((points - points.mean(0)) ** 2).sum()
     return float(((points - approximation) ** 2).sum() / max(total, 1e-300))
@@ -774,18 +793,34 @@ def warn_on_duplicate_facets(labels, threshold=DUPLICATE_FACET_ARI):
 
 
 def store_facet_attributes(estimator):
-    """Set the per-facet fitted attributes of a fitted estimator (also for one facet)."""
+    """Set the per-facet fitted attributes of a fitted deep LBM (also for one facet)."""
     model = estimator.module_
-    labels = {}
+    memberships = {}
     for side, posterior in (("row", estimator._row_posterior),
                             ("column", estimator._column_posterior)):
         refined = getattr(estimator, "_refined_facets", None)
-        memberships, kl = facet_results(getattr(model, f"{side}_prior"), posterior,
-                                        getattr(estimator, f"{side}_memberships_"),
-                                        None if refined is None else refined[side == "column"])
+        memberships[side], kl = facet_results(
+            getattr(model, f"{side}_prior"), posterior,
+            getattr(estimator, f"{side}_memberships_"),
+            None if refined is None else refined[side == "column"])
+        setattr(estimator, f"{side}_facet_kl_", kl)
+    store_facet_memberships(estimator, memberships["row"], memberships["column"])
+
+
+def store_facet_memberships(estimator, row_memberships, column_memberships):
+    """Set ``*_memberships_facets_``, ``*_labels_facets_``, ``facet_row_ari_`` (warning
+    when two facets found the same row partition) and ``facet_column_ari_``.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+    row_memberships, column_memberships : list of ndarray
+        One (n, K_j) array per facet; the first should be the reported memberships.
+    """
+    labels = {}
+    for side, memberships in (("row", row_memberships), ("column", column_memberships)):
         labels[side] = [resp.argmax(1) for resp in memberships]
         setattr(estimator, f"{side}_memberships_facets_", memberships)
         setattr(estimator, f"{side}_labels_facets_", np.vstack(labels[side]))
-        setattr(estimator, f"{side}_facet_kl_", kl)
     estimator.facet_row_ari_ = warn_on_duplicate_facets(labels["row"])
     estimator.facet_column_ari_ = agreement_matrix(labels["column"])

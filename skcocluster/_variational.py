@@ -11,6 +11,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseCoclustering
 from ._device import resolve_device
+from ._facets import (check_facet_cluster_counts, facet_cluster_counts, refine_facets,
+                      store_facet_memberships)
 from ._nn.likelihoods import make_likelihood
 from ._options import graph_option
 from ._progress import Progress
@@ -46,10 +48,11 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
     memberships of the start of the epoch).
 
     Of the options of the deep LBM, the neighbour-graph regulariser (``graph_weight``,
-    ``n_neighbors``, ``fit(X, row_graph=G)``) is offered here too. The clustering module
-    (``clustering='module'``) is not: what it brings to the deep LBM, mixture parameters
-    learnt by gradient with the encoders instead of a closed-form EM step, this model
-    already has, its mixture priors being trained inside the importance-weighted bounds.
+    ``n_neighbors``, ``fit(X, row_graph=G)``) and several facets (``n_facets``) are offered
+    here too. The clustering module (``clustering='module'``) is not: what it brings to the
+    deep LBM, mixture parameters learnt by gradient with the encoders instead of a
+    closed-form EM step, this model already has, its mixture priors being trained inside
+    the importance-weighted bounds.
 
     Parameters
     ----------
@@ -127,6 +130,23 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
         ``objective_terms_['graph_divergence']`` then include it.
     n_neighbors : int, default=15
         Neighbours of each row (column) in the kNN graphs of ``graph_weight``.
+    n_facets : int, default=1
+        Number J of facets (MFCVAE, Falck et al. 2021): independent partitions of the rows
+        (and of the columns), learnt together. Each side's latent has J blocks of
+        ``latent_dim`` coordinates (``latent_dim`` is per facet), each block with its own
+        Gaussian-mixture prior, and the decoders read the whole latent. ``n_clusters`` may
+        then be a list with one entry per facet, as for
+        :class:`DeepLatentBlockCoclustering`: an int ``k >= 2`` means ``k`` row clusters,
+        ``k`` column clusters paired with them and one more column cluster for the columns
+        the facet does not affect; a pair means exactly ``(L, Q)``. Facet 1's partition is
+        the reported one (``row_labels_``, ``biclusters_``, ``predict``...) and the one the
+        per-cell model's default K, the mutual-information term and the graph term use;
+        see ``row_labels_facets_``. Each facet's block of the encoders' mean heads starts
+        as a linear map onto its part of the pretrained latents, split by a factorial
+        k-means for the rows and, for the columns, by their profiles over that facet's row
+        clusters (so that column facet j pairs with row facet j); each facet's mixture is
+        fitted there. ``block_refinement`` then refines each facet of the rows given the
+        others (the plain block models are not used). 1 is the plain model.
     block_refinement : bool, default=True
         After training, refine the variational partition by EM of the plain and of the
         degree-corrected latent block models, and report the candidate (the variational
@@ -168,16 +188,17 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
         Soft row memberships ``p(l | z_i = mu(a_i))`` under the row mixture.
     column_memberships_ : ndarray of shape (n_columns, n_column_clusters)
         Soft column memberships.
-    row_embedding_ : ndarray of shape (n_rows, latent_dim)
-        Posterior means of the row latents.
-    column_embedding_ : ndarray of shape (n_columns, latent_dim)
+    row_embedding_ : ndarray of shape (n_rows, n_facets * latent_dim)
+        Posterior means of the row latents (facet ``j``'s coordinates are the ``j``-th
+        block of ``latent_dim`` columns).
+    column_embedding_ : ndarray of shape (n_columns, n_facets * latent_dim)
         Posterior means of the column latents.
     row_proportions_, column_proportions_ : ndarray of shape (n_row_clusters,), (n_column_clusters,)
         Mixture proportions of the row and column priors.
     row_means_, column_means_ : ndarray of shape (n_*_clusters, latent_dim)
-        Mixture component means.
+        Mixture component means (of facet 1 when ``n_facets > 1``).
     row_variances_, column_variances_ : ndarray of shape (n_*_clusters, latent_dim)
-        Mixture component variances (diagonal).
+        Mixture component variances (diagonal; of facet 1 when ``n_facets > 1``).
     block_probabilities_ : ndarray of shape (n_row_clusters, n_column_clusters)
         Mean cell value of each block under the soft memberships.
     likelihood_ : str
@@ -202,6 +223,17 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
         Whether the kept restart stopped by ``tol`` before ``max_iter``.
     device_ : torch.device
         Device the model was trained on (the fitted model itself is kept on the CPU).
+    row_labels_facets_ : ndarray of shape (n_facets, n_rows)
+        Row cluster of each training row in each facet; row 0 is ``row_labels_``.
+    column_labels_facets_ : ndarray of shape (n_facets, n_columns)
+        Column cluster of each training column in each facet; row 0 is ``column_labels_``.
+    row_memberships_facets_, column_memberships_facets_ : list of ndarray
+        Soft memberships of each facet, of shape (n, n_clusters of the facet); the first
+        is ``row_memberships_`` (``column_memberships_``).
+    facet_row_ari_, facet_column_ari_ : ndarray of shape (n_facets, n_facets)
+        Adjusted Rand index between the row (column) labels of every pair of facets.
+        A ``ConvergenceWarning`` is raised when two facets' row partitions agree with an
+        ARI of 0.9 or more (both with more than one cluster).
     n_features_in_ : int
         Number of columns seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -252,6 +284,7 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
         "mi_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "graph_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "n_neighbors": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_facets": [Interval(numbers.Integral, 1, None, closed="left")],
         "block_refinement": ["boolean"],
         "likelihood": [StrOptions({"auto", "bernoulli", "poisson", "gaussian"})],
         "device": [str, torch.device],
@@ -265,8 +298,8 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
                  pretrain_epochs=30, max_iter=100, learning_rate=0.003, weight_decay=1e-6,
                  tol=1e-4, temperature=0.5, row_weight=1.0, column_weight=1.0, cell_weight=1.0,
                  contrast_weight=1.0, cell_contrast_weight=1.0, mi_weight=1.0,
-                 graph_weight=0.0, n_neighbors=15, block_refinement=True, likelihood="auto",
-                 device="auto", random_state=None, verbose=0):
+                 graph_weight=0.0, n_neighbors=15, n_facets=1, block_refinement=True,
+                 likelihood="auto", device="auto", random_state=None, verbose=0):
         self.n_clusters = n_clusters
         self.n_cell_clusters = n_cell_clusters
         self.latent_dim = latent_dim
@@ -293,6 +326,7 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
         self.mi_weight = mi_weight
         self.graph_weight = graph_weight
         self.n_neighbors = n_neighbors
+        self.n_facets = n_facets
         self.block_refinement = block_refinement
         self.likelihood = likelihood
         self.device = device
@@ -313,9 +347,19 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
             init=self.init, row_weight=self.row_weight, column_weight=self.column_weight,
             cell_weight=self.cell_weight, contrast_weight=self.contrast_weight,
             cell_contrast_weight=self.cell_contrast_weight, mi_weight=self.mi_weight,
-            likelihood=self.likelihood_)
+            likelihood=self.likelihood_,
+            facet_counts=self._facet_counts if self.n_facets > 1 else None)
+
+    def _check_n_clusters(self):
+        """Facet 1's cluster counts; with several facets, ``n_clusters`` is per facet."""
+        if self.n_facets == 1:
+            return super()._check_n_clusters()
+        self._facet_counts, paired = facet_cluster_counts(self.n_clusters, self.n_facets)
+        return (*self._facet_counts[0], paired)
 
     def _fit_memberships(self, csr, n_row_clusters, n_column_clusters, row_graph=None):
+        if self.n_facets > 1:
+            check_facet_cluster_counts(csr.shape, self._facet_counts)
         device = resolve_device(self.device)
         config = self._config(n_row_clusters, n_column_clusters)
         seeds = self._seeds(self.n_init + 1)
@@ -336,12 +380,26 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
                 f"The best of {self.n_init} restart(s) did not converge in max_iter="
                 f"{self.max_iter} epochs; increase max_iter or tol.", ConvergenceWarning)
         self._store_fit(best, data, device)
+        self._facets = {}
         row_resp = self._memberships_of(data.rows, "row")
         column_resp = self._memberships_of(data.columns, "column")
-        if self.block_refinement:
+        if self.block_refinement and self.n_facets == 1:
             row_resp, column_resp = self._refine_partition(csr, (row_resp, column_resp),
                                                            own_name="variational")
+        elif self.block_refinement and self.likelihood_ in ("bernoulli", "poisson"):
+            # The plain block models would pull facet 1 to a mix of the facets; the rows'
+            # facets are refined each given the others, as the deep LBM does.
+            n_column_clusters = int(np.prod([q for _, q in self._facet_counts]))
+            self._facets["row"] = refine_facets(csr, self._facets["row"], n_column_clusters,
+                                                self.likelihood_, int(seeds[0]))
+            row_resp = self._facets["row"][0]
         return row_resp, column_resp
+
+    def _set_memberships(self, csr, row_resp, column_resp, paired):
+        super()._set_memberships(csr, row_resp, column_resp, paired)
+        store_facet_memberships(
+            self, [self.row_memberships_] + self._facets["row"][1:],
+            [self.column_memberships_] + self._facets["column"][1:])
 
     def _store_fit(self, fit, data, device):
         """Keep the fitted model on the CPU, with its embeddings and history."""
@@ -359,10 +417,18 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
         self._store_mixtures()
 
     def _memberships_of(self, data_side, side):
-        """Memberships of the training rows (columns), storing their embedding too."""
+        """Memberships of the training rows (columns), storing their embedding and every
+        facet's memberships (``_facets``) too."""
         cpu = _side_on_cpu(data_side)
         mean, resp = self._encode_side(cpu, side)
         setattr(self, f"{side}_embedding_", mean)
+        prior = self.module_.side(side).prior
+        facets = [resp]
+        if hasattr(prior, "facet_responsibilities"):
+            with torch.no_grad():
+                facets = [r.double().numpy() for r in prior.facet_responsibilities(
+                    torch.as_tensor(mean, dtype=torch.float32))]
+        self._facets[side] = facets
         return resp
 
     def _store_mixtures(self):

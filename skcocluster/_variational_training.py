@@ -20,18 +20,22 @@ step's batches.
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.cluster import KMeans
+from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import normalize
 from sklearn.utils.extmath import randomized_svd
 
+from ._facets import additive_tables, factorial_kmeans
 from ._neighbour_graph import batch_graph_divergence
 from ._nn.likelihoods import make_likelihood
-from ._nn.vae import (SparseBatch, VariationalCoclusteringModule, mutual_information,
-                      vector_log_likelihood)
+from ._nn.vae import (FacetMixturePrior, SparseBatch, VariationalCoclusteringModule,
+                      mutual_information, vector_log_likelihood)
 from ._training import initial_eta
 from ._selection import choose_start_pair
 from ._variational_start import fit_mixtures, set_mixture_start
@@ -85,6 +89,14 @@ class VariationalConfig:
     likelihood: str
     # graph_weight > 0: a _neighbour_graph.GraphRegulariser (None: no graph term)
     graph: object = None
+    # n_facets > 1: (n_row_clusters, n_column_clusters) of each facet (None: one facet)
+    facet_counts: object = None
+
+    def side_clusters(self, side):
+        """The side's cluster count, or its list of counts per facet."""
+        if self.facet_counts is None:
+            return self.n_row_clusters if side == "row" else self.n_column_clusters
+        return [counts[side == "column"] for counts in self.facet_counts]
 
 
 @dataclass
@@ -206,9 +218,9 @@ def prepare_data(csr, config, device, random_state):
     mean = csr.sum() / n_cells
     noise_var = max(float(np.square(csr.data).sum()) / n_cells - mean ** 2, 1e-6)
     # The block structure lives in the leading singular vectors; a few beyond the number
-    # of clusters are kept, the rest of the first layer stays random.
-    k = min(config.hidden_dim // 2,
-            2 * max(config.n_row_clusters, config.n_column_clusters) + 2)
+    # of clusters (of every facet) are kept, the rest of the first layer stays random.
+    counts = config.facet_counts or [(config.n_row_clusters, config.n_column_clusters)]
+    k = min(config.hidden_dim // 2, 2 * sum(max(pair) for pair in counts) + 2)
     spectral = config.init == "spectral"
     likelihood = make_likelihood(config.likelihood, noise_var)
     n_rows, n_cols = csr.shape
@@ -256,8 +268,8 @@ def build_model(data, config, seed, device):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = VariationalCoclusteringModule(
-            data.rows.n_vectors, data.columns.n_vectors, config.n_row_clusters,
-            config.n_column_clusters, config.n_cell_clusters, config.latent_dim,
+            data.rows.n_vectors, data.columns.n_vectors, config.side_clusters("row"),
+            config.side_clusters("column"), config.n_cell_clusters, config.latent_dim,
             config.cell_latent_dim, config.hidden_dim)
     for side, directions in (("row", data.row_spectral), ("column", data.column_spectral)):
         if directions is not None and directions.shape[1]:
@@ -385,6 +397,9 @@ def start_mixtures(model, data, config, seed, device):
     """Start both mixture priors from Gaussian mixtures on the latent means, choosing the
     pair of row and column mixtures by held-out prediction (``_variational_start``,
     ``_selection.choose_start_pair``)."""
+    if isinstance(model.rows.prior, FacetMixturePrior):
+        start_facet_mixtures(model, data, seed, device)
+        return
     starts = {}
     for side, data_side in (("row", data.rows), ("column", data.columns)):
         means, _ = side_memberships(model, side, data_side, device, means_only=True)
@@ -394,6 +409,163 @@ def start_mixtures(model, data, config, seed, device):
                                                 starts["column"])
     set_mixture_start(model.rows, row_start)
     set_mixture_start(model.columns, column_start)
+
+
+def start_facet_mixtures(model, data, seed, device):
+    """Start both sides when they have several facets (:func:`facet_mixture_start`): the
+    rows from a factorial k-means, then the columns from their profiles over each row
+    facet's clusters (:func:`column_facet_labels`), so that column facet j pairs with row
+    facet j."""
+    row_labels = facet_mixture_start(model.rows, side_first_layer(model.rows, data.rows,
+                                                                  device), seed)
+    counts = [facet.logits.numel() for facet in model.columns.prior.facets]
+    column_labels = column_facet_labels(data.columns, row_labels, counts, seed)
+    facet_mixture_start(model.columns, side_first_layer(model.columns, data.columns, device),
+                        seed, column_labels)
+
+
+def start_mixture(prior, means, seed, labels):
+    """Fit sklearn's GaussianMixture on latent means, started from the means of the groups
+    ``labels``, and start ``prior`` from it (one facet of a side with several facets).
+
+    Parameters
+    ----------
+    prior : GaussianMixturePrior
+    means : ndarray of shape (n, D)
+    seed : int
+    labels : ndarray of shape (n,)
+
+    Returns
+    -------
+    variances : ndarray of shape (K, D)
+        The component variances.
+    """
+    n_components = prior.logits.numel()
+    if means.shape[0] < 2:
+        # A single vector (a one-column matrix): nothing to fit, one unit component.
+        weights = np.full(n_components, 1.0 / n_components)
+        centres = np.repeat(means.mean(0, keepdims=True), n_components, 0)
+        variances = np.ones_like(centres)
+    else:
+        means_init = np.vstack([means[labels == k].mean(0) if np.any(labels == k)
+                                else means.mean(0) for k in range(n_components)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mixture = GaussianMixture(n_components, covariance_type="diag", reg_covar=1e-4,
+                                      n_init=1, means_init=means_init,
+                                      random_state=seed).fit(means)
+        weights, centres, variances = mixture.weights_, mixture.means_, mixture.covariances_
+    prior.set_parameters(weights.astype(np.float32), centres.astype(np.float32),
+                         variances.astype(np.float32))
+    return variances
+
+
+def side_first_layer(vae, data_side, device):
+    """First-layer outputs of the encoder for every vector of a side (n, hidden_dim)."""
+    with torch.no_grad():
+        return torch.cat([vae.encoder.first(gather(data_side, torch.arange(
+            start, min(start + CHUNK, data_side.n_vectors), device=device)))
+            for start in range(0, data_side.n_vectors, CHUNK)]).cpu().double().numpy()
+
+
+def facet_mixture_start(vae, first, seed, labels=None):
+    """Start a side with several facets: each facet's block of the latent mean reads its
+    own partition, and each facet's mixture is fitted there.
+
+    The latent means are split as ``sum_j C^j[l_j(i)]``, one table per facet
+    (``_facets.additive_tables``), with labels from a factorial k-means of the means
+    (``_facets.factorial_kmeans``) unless given. Facet j's block of the mean head is then
+    set to the least-squares linear map from the first layer's outputs to the principal
+    coordinates of ``C^j[l_j(i)]`` (its part of each mean), so that block j starts with
+    partition j alone: a plain mixture on the spectral coordinates, which hold every
+    partition, would fit a mix of them. Each facet's mixture is then fitted on its block,
+    started from its labels.
+
+    Parameters
+    ----------
+    vae : SideVAE
+        With a :class:`FacetMixturePrior`.
+    first : ndarray of shape (n, hidden_dim)
+        First-layer outputs of the side's vectors.
+    seed : int
+    labels : ndarray of shape (n_facets, n), optional
+
+    Returns
+    -------
+    labels : ndarray of shape (n_facets, n)
+    """
+    encoder, prior = vae.encoder, vae.prior
+    weight = encoder.skip.weight
+
+    def as_parameter(array):
+        return torch.as_tensor(array, dtype=weight.dtype, device=weight.device)
+
+    with torch.no_grad():
+        means = encoder.from_first_layer(as_parameter(first))[0].cpu().double().numpy()
+    counts = [facet.logits.numel() for facet in prior.facets]
+    if labels is None:
+        labels = factorial_kmeans(means, counts, seed)
+    tables = additive_tables(means, labels, counts)
+    design = np.hstack([first, np.ones((first.shape[0], 1))])
+    d = prior.facet_dim
+    log_vars = []
+    for facet, (table, facet_labels) in enumerate(zip(tables, labels)):
+        part = table[facet_labels] - table[facet_labels].mean(0)
+        _, _, directions = np.linalg.svd(part, full_matrices=False)
+        target = np.zeros((part.shape[0], d))
+        n_directions = min(d, directions.shape[0])
+        target[:, :n_directions] = part @ directions[:n_directions].T
+        coefficients = np.linalg.lstsq(design, target, rcond=None)[0]
+        block = slice(facet * d, (facet + 1) * d)
+        with torch.no_grad():
+            encoder.mean.weight[block] = 0.0
+            encoder.mean.bias[block] = as_parameter(coefficients[-1])
+            encoder.skip.weight[block] = as_parameter(coefficients[:-1].T)
+        variances = start_mixture(prior.facets[facet], design @ coefficients, seed,
+                                  facet_labels)
+        log_vars.append(np.full(d, np.log(variances.mean() / 4.0)))
+    with torch.no_grad():
+        encoder.log_var.weight.zero_()
+        encoder.log_var.bias.copy_(as_parameter(np.concatenate(log_vars)))
+    return labels
+
+
+def column_facet_labels(columns, row_facet_labels, cluster_counts, seed):
+    """Column labels of each facet from the columns' profiles over that facet's row clusters.
+
+    Column facet j must be the partition that row facet j's clusters link to: the
+    mutual-information term and the per-cell model pair row and column clusters of facet 1.
+    A factorial k-means of the columns alone would order their facets arbitrarily (and a
+    column usually answers to one facet only, so its facets are not independent): on
+    planted data it gave facet 1 of the columns the other facet's column clusters, and the
+    mutual-information term then mixed that facet's partition into facet 1 of the rows.
+    Here column c's profile in facet j is its mean value over each row cluster of facet j,
+    centred; the columns the facet does not affect have flat profiles and form one cluster.
+
+    Parameters
+    ----------
+    columns : SideData
+        The columns (rows of ``A^T``).
+    row_facet_labels : ndarray of shape (n_facets, n_rows)
+    cluster_counts : sequence of int
+        Column clusters of each facet.
+    seed : int
+
+    Returns
+    -------
+    labels : ndarray of shape (n_facets, n_columns)
+    """
+    labels = []
+    for facet_labels, n_clusters in zip(row_facet_labels, cluster_counts):
+        one_hot = np.eye(facet_labels.max() + 1)[facet_labels]
+        sizes = np.maximum(one_hot.sum(0), 1.0)
+        resp = torch.as_tensor(one_hot / sizes, dtype=columns.values.dtype,
+                               device=columns.values.device)
+        profile = sparse_product(columns, resp, absolute=False).cpu().double().numpy()
+        profile -= profile.mean(1, keepdims=True)
+        labels.append(KMeans(min(n_clusters, columns.n_vectors), n_init=10,
+                             random_state=seed).fit_predict(profile))
+    return np.vstack(labels)
 
 
 # ---------------------------------------------------------------------------- one step
@@ -435,11 +607,13 @@ def membership_cache(model, data, device):
     return MembershipCache(row_resp, column_resp, a_delta, gamma_a, row_resp.T @ a_delta)
 
 
-def sparse_product(side, dense):
-    """``|A_side| @ dense`` from the CSR tensors (A for rows, A^T for columns)."""
+def sparse_product(side, dense, absolute=True):
+    """``|A_side| @ dense`` (``A_side @ dense`` when not ``absolute``) from the CSR tensors
+    (A for rows, A^T for columns)."""
     owner = torch.repeat_interleave(torch.arange(side.n_vectors, device=dense.device),
                                     side.indptr[1:] - side.indptr[:-1])
-    contrib = side.values.abs().unsqueeze(1) * dense[side.indices]
+    values = side.values.abs() if absolute else side.values
+    contrib = values.unsqueeze(1) * dense[side.indices]
     out = torch.zeros(side.n_vectors, dense.shape[1], device=dense.device, dtype=dense.dtype)
     return out.index_add(0, owner, contrib)
 

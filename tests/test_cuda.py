@@ -113,3 +113,14 @@ def test_gpu_variational_graph_weight(planted):
     on_cpu = fit_quietly(VariationalCoclustering(3, device="cpu", **params), X)
     assert adjusted_rand_score(model.row_labels_, on_cpu.row_labels_) >= 0.9
 
+
+def test_gpu_variational_facets():
+    from skcocluster.datasets import make_multi_facet_blocks
+
+    X, row_truths, _ = make_multi_facet_blocks(300, 240, (3, 2), p_in=0.4, random_state=1)
+    model = fit_quietly(VariationalCoclustering(
+        [3, 2], n_facets=2, device="cuda", **dict(VC_FAST, pretrain_epochs=10, max_iter=30,
+                                                   hidden_dim=32)), X)
+    assert np.all(np.isfinite(model.predict_proba(X[:20])))
+    for truth, found in zip(row_truths, model.row_labels_facets_):
+        assert adjusted_rand_score(truth, found) >= 0.9

@@ -34,6 +34,10 @@ def small_estimators():
         VariationalCoclustering(n_clusters=2, latent_dim=2, hidden_dim=4, pretrain_epochs=2,
                                 max_iter=2, n_samples=2, cells_per_batch=16, graph_weight=1.0,
                                 n_neighbors=3, random_state=0),
+        # Two facets on VariationalCoclustering, with (rows, columns) pairs as above.
+        VariationalCoclustering(n_clusters=[(2, 1), (3, 1)], n_facets=2, latent_dim=2,
+                                hidden_dim=4, pretrain_epochs=2, max_iter=2, n_samples=2,
+                                cells_per_batch=16, random_state=0),
     ]
 
 

@@ -1,16 +1,20 @@
 """The options of DeepLatentBlockCoclustering that VariationalCoclustering offers too:
-``graph_weight`` (with ``n_neighbors`` and ``fit(X, row_graph=G)``).
+``graph_weight`` (with ``n_neighbors`` and ``fit(X, row_graph=G)``) and ``n_facets``.
 
 The mini-batch estimate of the graph term against a direct computation, then the estimator:
 off by default and untouched when off, in the objective when on, the input checks, and
-recovery of a clear planted structure.
+recovery of a clear planted structure. Then the facets: the prior, two planted partitions
+found one per facet, one facet as the plain model, the duplicate warning, the checks.
 """
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from scipy.optimize import linear_sum_assignment
 from scipy.special import xlogy
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import adjusted_rand_score
 
 import skcocluster._options
 import skcocluster._variational_training
@@ -20,9 +24,11 @@ from skcocluster._neighbour_graph import (GRAPH_LOG_VAR_FLOOR, Edges, GraphRegul
                                           batch_graph_divergence, graph_divergence,
                                           neighbour_graphs, symmetric_gaussian_kl)
 from skcocluster._nn.likelihoods import make_likelihood
-from skcocluster._variational_training import (StepContext, build_model, epoch_batches, gather,
-                                               graph_term, prepare_data, term_weights)
-from skcocluster.datasets import make_lbm
+from skcocluster._nn.vae import FacetMixturePrior
+from skcocluster._variational_training import (StepContext, build_model, column_facet_labels,
+                                               epoch_batches, gather, graph_term, prepare_data,
+                                               side_data, term_weights)
+from skcocluster.datasets import make_lbm, make_multi_facet_blocks
 from skcocluster.metrics import coclustering_adjusted_rand_score as cari
 
 FAST = dict(pretrain_epochs=5, max_iter=5, hidden_dim=16, latent_dim=4, batch_size=64,
@@ -255,3 +261,94 @@ def test_graph_weight_keeps_recovery_of_a_clear_structure(graph_weight, planted)
     X, rows, cols = planted
     model = VariationalCoclustering(3, graph_weight=graph_weight, **RECOVERY).fit(X)
     assert cari(rows, cols, model.row_labels_, model.column_labels_) >= 0.95
+
+
+# ---------------------------------------------------------------- several facets
+FACETS = dict(pretrain_epochs=10, max_iter=30, hidden_dim=32, latent_dim=4, batch_size=100,
+              random_state=0)
+
+
+def matched_ari(truths, found):
+    """ARI of each truth with the facet matched to it (best one-to-one matching)."""
+    table = np.array([[adjusted_rand_score(t, f) for f in found] for t in truths])
+    rows, cols = linear_sum_assignment(-table)
+    return table[rows, cols]
+
+
+def test_facet_prior_is_the_sum_of_one_mixture_per_facet():
+    torch.manual_seed(0)
+    prior = FacetMixturePrior([3, 2], 2)
+    z = torch.randn(5, 4)
+    expected = (prior.facets[0].log_prob(z[:, :2]) + prior.facets[1].log_prob(z[:, 2:]))
+    torch.testing.assert_close(prior.log_prob(z), expected)
+    torch.testing.assert_close(prior.responsibilities(z),
+                               prior.facets[0].responsibilities(z[:, :2]))
+    assert [r.shape for r in prior.facet_responsibilities(z)] == [(5, 3), (5, 2)]
+    assert prior.means is prior.facets[0].means
+
+
+@pytest.fixture(scope="module")
+def two_partitions():
+    return make_multi_facet_blocks(300, 240, (3, 2), p_in=0.4, p_out=0.1, random_state=1)
+
+
+def test_column_facets_follow_the_row_facets(two_partitions):
+    X, row_truths, column_truths = two_partitions
+    columns = side_data(sp.csr_matrix(X.T), "cpu")
+    # facet j's column labels come from the columns' profiles over row facet j's clusters,
+    # so that column facet j pairs with row facet j (whatever order a k-means would give)
+    labels = column_facet_labels(columns, row_truths, [4, 3], 0)
+    for truth, found in zip(column_truths, labels):
+        assert adjusted_rand_score(truth, found) >= 0.9
+    swapped = column_facet_labels(columns, row_truths[::-1], [3, 4], 0)
+    for truth, found in zip(column_truths[::-1], swapped):
+        assert adjusted_rand_score(truth, found) >= 0.9
+
+
+@pytest.mark.parametrize("refinement", [False, True])
+def test_two_facets_each_find_one_planted_partition(refinement, two_partitions):
+    X, row_truths, _ = two_partitions
+    model = VariationalCoclustering([3, 2], n_facets=2, block_refinement=refinement,
+                                    **FACETS).fit(X)
+    assert np.all(matched_ari(row_truths, model.row_labels_facets_) >= 0.9)
+    assert abs(model.facet_row_ari_[0, 1]) < 0.2
+    # the sklearn surface is facet 1
+    np.testing.assert_array_equal(model.row_labels_, model.row_labels_facets_[0])
+    np.testing.assert_array_equal(model.column_labels_, model.column_labels_facets_[0])
+    np.testing.assert_array_equal(model.row_memberships_, model.row_memberships_facets_[0])
+    assert [m.shape[1] for m in model.row_memberships_facets_] == [3, 2]
+    # an int per facet: its column clusters plus one for the columns it does not affect
+    assert [m.shape[1] for m in model.column_memberships_facets_] == [4, 3]
+    assert model.row_embedding_.shape == (300, 2 * FACETS["latent_dim"])
+    assert model.predict_proba(X[:7]).shape == (7, 3)
+
+
+def test_one_facet_is_the_plain_model(clear_data, fitted):
+    model = VariationalCoclustering(3, n_facets=1, **FAST).fit(clear_data[0])
+    np.testing.assert_array_equal(model.row_memberships_, fitted.row_memberships_)
+    np.testing.assert_array_equal(model.row_labels_facets_, fitted.row_labels_[None])
+    np.testing.assert_array_equal(model.facet_row_ari_, [[1.0]])
+
+
+def test_warns_when_two_facets_find_the_same_partition(two_partitions, monkeypatch):
+    X, _, _ = two_partitions
+
+    def same_partition_twice(prior, z):
+        first = prior.facets[0].responsibilities(prior.block(z, 0))
+        return [first, first]
+
+    monkeypatch.setattr(FacetMixturePrior, "facet_responsibilities", same_partition_twice)
+    model = VariationalCoclustering([3, 3], n_facets=2, block_refinement=False,
+                                    **{**FACETS, "max_iter": 2})
+    with pytest.warns(ConvergenceWarning, match="Facets 1 and 2 found the same row partition"):
+        model.fit(X)
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(n_facets=0), "n_facets"),
+    (dict(n_clusters=[3, 2, 2], n_facets=2), "one entry per facet"),
+    (dict(n_clusters=[3, (2, 0)], n_facets=2), "facet 2"),
+])
+def test_bad_facet_parameters_raise_clear_errors(params, message, clear_data):
+    with pytest.raises(ValueError, match=message):
+        VariationalCoclustering(**{**FAST, "n_clusters": 3, **params}).fit(clear_data[0])

@@ -101,6 +101,75 @@ class GaussianMixturePrior(nn.Module):
                 parameter.copy_(parameter[index])
 
 
+class FacetMixturePrior(nn.Module):
+    """One side's priors with several facets: the latent is split into ``J`` consecutive
+    blocks of ``facet_dim`` coordinates, each with its own Gaussian-mixture prior
+    (MFCVAE, Falck et al. 2021): ``log p(z) = sum_j log p_j(z^j)``.
+
+    The methods and attributes of :class:`GaussianMixturePrior` that the single-partition
+    code uses (``responsibilities``, ``reorder``, ``logits``, ``means``, ``log_vars``)
+    refer to facet 1, so the reported partition, the mutual-information term and the graph
+    term are facet 1's; :meth:`log_prob` covers every facet.
+
+    Parameters
+    ----------
+    cluster_counts : sequence of int
+        Components of each facet's mixture.
+    facet_dim : int
+    """
+
+    def __init__(self, cluster_counts, facet_dim):
+        super().__init__()
+        self.facet_dim = int(facet_dim)
+        self.facets = nn.ModuleList([GaussianMixturePrior(int(k), self.facet_dim)
+                                     for k in cluster_counts])
+
+    def block(self, z, facet):
+        """Coordinates of facet ``facet`` (0-based): ``z[..., facet d:(facet + 1) d]``."""
+        return z[..., facet * self.facet_dim:(facet + 1) * self.facet_dim]
+
+    def log_prob(self, z):
+        """``sum_j log p_j(z^j)``."""
+        return sum(prior.log_prob(self.block(z, j)) for j, prior in enumerate(self.facets))
+
+    def responsibilities(self, z):
+        """Facet 1's ``p(k | z^1)``."""
+        return self.facets[0].responsibilities(self.block(z, 0))
+
+    def facet_responsibilities(self, z):
+        """Every facet's memberships: a list of ``p_j(k | z^j)``."""
+        return [prior.responsibilities(self.block(z, j)) for j, prior in enumerate(self.facets)]
+
+    def reorder(self, order):
+        """Permute facet 1's components (used to pair its row and column clusters)."""
+        self.facets[0].reorder(order)
+
+    @property
+    def logits(self):
+        return self.facets[0].logits
+
+    @property
+    def means(self):
+        return self.facets[0].means
+
+    @property
+    def log_vars(self):
+        return self.facets[0].log_vars
+
+
+def side_prior(n_clusters, latent_dim):
+    """A :class:`GaussianMixturePrior`, or a :class:`FacetMixturePrior` when ``n_clusters``
+    is a sequence (one count per facet, ``latent_dim`` coordinates each)."""
+    if isinstance(n_clusters, (list, tuple)):
+        return FacetMixturePrior(n_clusters, latent_dim)
+    return GaussianMixturePrior(n_clusters, latent_dim)
+
+
+def n_latent(n_clusters, latent_dim):
+    """Coordinates of a side's latent: ``latent_dim`` per facet."""
+    return latent_dim * (len(n_clusters) if isinstance(n_clusters, (list, tuple)) else 1)
+
+
 class SparseLinear(nn.Module):
     """``x W + b`` for a batch of sparse vectors ``x`` (a sum-mode EmbeddingBag).
 
@@ -149,7 +218,10 @@ class SideEncoder(nn.Module):
 
     def forward(self, batch):
         """Posterior means and log-variances, each of shape (n, latent_dim)."""
-        first = self.first(batch)
+        return self.from_first_layer(self.first(batch))
+
+    def from_first_layer(self, first):
+        """Posterior means and log-variances from the first layer's outputs (n, hidden)."""
         hidden = F.elu(self.hidden(F.elu(first)))
         log_var = self.log_var(hidden).clamp(LOG_VAR_MIN, LOG_VAR_MAX)
         return self.mean(hidden) + self.skip(first), log_var
@@ -303,17 +375,20 @@ class SideVAE(nn.Module):
     ----------
     n_inputs : int
         Length of this side's vectors (P for rows, M for columns).
-    n_clusters : int
+    n_clusters : int or list of int
+        Components of the mixture prior; a list gives one mixture per facet
+        (:class:`FacetMixturePrior`), each on its own block of ``latent_dim`` coordinates.
     latent_dim, hidden_dim : int
     """
 
     def __init__(self, n_inputs, n_clusters, latent_dim, hidden_dim):
         super().__init__()
         self.n_inputs = n_inputs
-        self.encoder = SideEncoder(n_inputs, hidden_dim, latent_dim)
-        self.decoder = SideDecoder(latent_dim, hidden_dim, n_inputs)
-        self.prior = GaussianMixturePrior(n_clusters, latent_dim)
-        self.critic = SparseLinear(n_inputs, latent_dim)
+        self.latent_dim = n_latent(n_clusters, latent_dim)
+        self.encoder = SideEncoder(n_inputs, hidden_dim, self.latent_dim)
+        self.decoder = SideDecoder(self.latent_dim, hidden_dim, n_inputs)
+        self.prior = side_prior(n_clusters, latent_dim)
+        self.critic = SparseLinear(n_inputs, self.latent_dim)
 
     def bound(self, batch, likelihood, sampled_items, n_samples, gradient, generator):
         """Per-vector IWAE bound of the batch and the samples ``z`` (S, n, D)."""
@@ -415,9 +490,12 @@ class VariationalCoclusteringModule(nn.Module):
     ----------
     n_rows, n_columns : int
         M and P.
-    n_row_clusters, n_column_clusters, n_cell_clusters : int
-        L, Q and K.
+    n_row_clusters, n_column_clusters : int or list of int
+        L and Q; lists give one count per facet (:class:`SideVAE`).
+    n_cell_clusters : int
+        K.
     latent_dim, cell_latent_dim, hidden_dim : int
+        ``latent_dim`` is per facet.
     """
 
     def __init__(self, n_rows, n_columns, n_row_clusters, n_column_clusters, n_cell_clusters,
@@ -425,8 +503,8 @@ class VariationalCoclusteringModule(nn.Module):
         super().__init__()
         self.rows = SideVAE(n_columns, n_row_clusters, latent_dim, hidden_dim)
         self.columns = SideVAE(n_rows, n_column_clusters, latent_dim, hidden_dim)
-        self.cells = JointCellModel(latent_dim, latent_dim, cell_latent_dim, n_cell_clusters,
-                                    hidden_dim)
+        self.cells = JointCellModel(self.rows.latent_dim, self.columns.latent_dim,
+                                    cell_latent_dim, n_cell_clusters, hidden_dim)
 
     def side(self, name):
         """The :class:`SideVAE` of 'row' or 'column'."""
