@@ -172,6 +172,25 @@ def select(csr, likelihood, pool):
     return max(pool, key=rank)
 
 
+@dataclass
+class StartDraw:
+    """One clustering of one side's initial positions, a candidate start.
+
+    Attributes
+    ----------
+    labels : ndarray of int, shape (n,)
+    n_clusters : int
+        Clusters asked for (a draw that leaves one empty ranks last).
+    bound : float
+        The draw's own criterion, higher is better (minus the k-means inertia, the
+        mixture's lower bound): it only picks the first column draw.
+    """
+
+    labels: np.ndarray
+    n_clusters: int
+    bound: float
+
+
 # Rounds of the alternating choice of a starting pair: the rows given the columns, then
 # the columns given the rows.
 START_CHOICE_ROUNDS = 2
@@ -195,9 +214,7 @@ def choose_start_pair(csr, likelihood, row_starts, column_starts):
     ----------
     csr : csr_matrix of shape (M, P)
     likelihood : {'bernoulli', 'poisson', 'gaussian'}
-    row_starts, column_starts : list
-        Objects with ``labels`` (ndarray of int), ``n_clusters`` (int) and ``bound``
-        (float, the draw's own criterion, higher is better).
+    row_starts, column_starts : list of StartDraw
 
     Returns
     -------

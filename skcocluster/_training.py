@@ -18,7 +18,7 @@ from ._module_training import (alternate_with_modules, attach_modules,
 from ._neighbour_graph import graph_terms
 from ._nn.likelihoods import make_likelihood
 from ._nn.model import DeepLatentBlockModel, standard_normal_kl
-from ._selection import choose_start_pair
+from ._selection import StartDraw, choose_start_pair
 
 # Pretraining pulls the positions only lightly towards N(0, I) (model.md, finding 5).
 PRETRAIN_KL_WEIGHT = 1e-4
@@ -80,6 +80,8 @@ class TrainingData:
         Variance of the matrix's values (initial Gaussian noise variance).
     row_singular, column_singular : ndarray of shape (M, k) and (P, k)
         Leading singular vectors of ``Abar`` for the spectral start.
+    csr : csr_matrix of shape (M, P)
+        The validated matrix on the CPU: the k-means start scores partitions on it.
     skip_first_direction : bool
         Whether the leading singular direction is the degrees' (degree-normalised input),
         which the spectral mean head then leaves out.
@@ -94,9 +96,8 @@ class TrainingData:
     variance: float
     row_singular: np.ndarray
     column_singular: np.ndarray
+    csr: object
     skip_first_direction: bool = True
-    # The validated matrix on the CPU: the k-means start scores partitions on it.
-    csr: object = None
 
 
 @dataclass
@@ -337,30 +338,19 @@ def kmeans_start(model, data, config, seed):
     with torch.no_grad():
         row_mean, row_log_var, column_mean, column_log_var = model.encode(
             data.adjacency, data.adjacency_t)
-    if is_faceted(model.row_prior) or is_faceted(model.column_prior):
-        row_resp = _start_resp(model.row_prior, row_mean, config.n_row_clusters, seed)
-        column_resp = _start_resp(model.column_prior, column_mean, config.n_column_clusters,
-                                  seed)
+    if is_faceted(model.row_prior):  # both sides have facets, or neither (model.py)
+        row_resp = facet_start_resp(model.row_prior, row_mean, seed)
+        column_resp = facet_start_resp(model.column_prior, column_mean, seed)
     else:
-        n_draws = N_KMEANS_DRAWS if data.csr is not None else 1
         row_draw, column_draw = choose_start_pair(
             data.csr, config.likelihood,
-            kmeans_draws(row_mean, config.n_row_clusters, seed, n_draws),
-            kmeans_draws(column_mean, config.n_column_clusters, seed, n_draws))
+            kmeans_draws(row_mean, config.n_row_clusters, seed, N_KMEANS_DRAWS),
+            kmeans_draws(column_mean, config.n_column_clusters, seed, N_KMEANS_DRAWS))
         row_resp = _one_hot(row_draw.labels, config.n_row_clusters, row_mean)
         column_resp = _one_hot(column_draw.labels, config.n_column_clusters, column_mean)
     model.row_prior.update(row_resp, row_mean, row_log_var)
     model.column_prior.update(column_resp, column_mean, column_log_var)
     return row_resp, column_resp
-
-
-@dataclass
-class KMeansDraw:
-    """One k-means run on one side's positions."""
-
-    labels: np.ndarray
-    n_clusters: int
-    bound: float  # minus the inertia: higher is better
 
 
 def kmeans_draws(mean, n_clusters, seed, n_draws):
@@ -369,16 +359,8 @@ def kmeans_draws(mean, n_clusters, seed, n_draws):
     draws = []
     for draw in range(n_draws):
         kmeans = KMeans(n_clusters, n_init=1, random_state=seed + draw).fit(points)
-        draws.append(KMeansDraw(kmeans.labels_, n_clusters, -float(kmeans.inertia_)))
+        draws.append(StartDraw(kmeans.labels_, n_clusters, -float(kmeans.inertia_)))
     return draws
-
-
-def _start_resp(prior, mean, n_clusters, seed):
-    """k-means memberships (factorial k-means of facet 1 with several facets)."""
-    if is_faceted(prior):
-        return facet_start_resp(prior, mean, seed)
-    return _one_hot(KMeans(n_clusters, n_init=3, random_state=seed).fit_predict(
-        mean.detach().cpu().double().numpy()), n_clusters, mean)
 
 
 def _one_hot(labels, n_clusters, like):

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from sklearn.mixture import GaussianMixture
 
+from ._selection import StartDraw
+
 
 # Mixtures fitted per side, each from one k-means++ draw (seeds seed, seed + 1, ...). On the
 # imbalanced planted case (seeds 0-5), 5 draws left two seeds of six without a draw near
@@ -26,51 +28,63 @@ N_MIXTURE_STARTS = 10
 
 
 @dataclass
-class MixtureStart:
-    """One fitted mixture of one side: its parameters and the partition it gives."""
+class MixtureStart(StartDraw):
+    """One fitted mixture of one side: the partition it gives (:class:`StartDraw`) and its
+    parameters."""
 
     weights: np.ndarray
     centres: np.ndarray
     variances: np.ndarray
-    labels: np.ndarray
-    bound: float
-
-    @property
-    def n_clusters(self):
-        """Components of the mixture."""
-        return self.weights.size
 
 
-def fit_mixtures(means, n_components, seed, n_starts=N_MIXTURE_STARTS):
-    """Diagonal Gaussian mixtures on the latent means, one per k-means++ draw.
+def fit_mixture(means, n_components, seed, means_init=None):
+    """A diagonal Gaussian mixture on the latent means.
 
     Parameters
     ----------
     means : ndarray of shape (n, D)
     n_components : int
     seed : int
-    n_starts : int
+        Seeds the k-means++ draw that starts it.
+    means_init : ndarray of shape (n_components, D), optional
+        Start from these component means instead.
 
     Returns
     -------
-    starts : list of MixtureStart
+    start : MixtureStart
     """
     if means.shape[0] < 2:
         # A single vector (a one-row or one-column matrix): nothing to fit, one unit
         # component per cluster at that vector.
         centres = np.repeat(means.mean(0, keepdims=True), n_components, 0)
-        return [MixtureStart(np.full(n_components, 1.0 / n_components), centres,
-                             np.ones_like(centres), np.zeros(means.shape[0], dtype=int),
-                             0.0)]
-    starts = []
-    for draw in range(n_starts):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mixture = GaussianMixture(n_components, covariance_type="diag", reg_covar=1e-4,
-                                      random_state=seed + draw).fit(means)
-        starts.append(MixtureStart(mixture.weights_, mixture.means_, mixture.covariances_,
-                                   mixture.predict(means), float(mixture.lower_bound_)))
-    return starts
+        return MixtureStart(np.zeros(means.shape[0], dtype=int), n_components, 0.0,
+                            np.full(n_components, 1.0 / n_components), centres,
+                            np.ones_like(centres))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mixture = GaussianMixture(n_components, covariance_type="diag", reg_covar=1e-4,
+                                  n_init=1, means_init=means_init,
+                                  random_state=seed).fit(means)
+    return MixtureStart(mixture.predict(means), n_components, float(mixture.lower_bound_),
+                        mixture.weights_, mixture.means_, mixture.covariances_)
+
+
+def fit_mixtures(means, n_components, seed, n_starts=N_MIXTURE_STARTS):
+    """Mixtures on the latent means, one per k-means++ draw (seeds seed, seed + 1, ...);
+    a single one for a single vector.
+
+    Returns
+    -------
+    starts : list of MixtureStart
+    """
+    draws = 1 if means.shape[0] < 2 else n_starts
+    return [fit_mixture(means, n_components, seed + draw) for draw in range(draws)]
+
+
+def set_prior(prior, start):
+    """Set a mixture prior's parameters from a fitted mixture."""
+    prior.set_parameters(start.weights.astype(np.float32), start.centres.astype(np.float32),
+                         start.variances.astype(np.float32))
 
 
 def set_mixture_start(vae, start):
@@ -79,9 +93,7 @@ def set_mixture_start(vae, start):
     The encoder's log-variance head is started at a quarter of the mean component variance,
     so the first samples stay inside the clusters the mixture found.
     """
-    vae.prior.set_parameters(start.weights.astype(np.float32),
-                             start.centres.astype(np.float32),
-                             start.variances.astype(np.float32))
+    set_prior(vae.prior, start)
     with torch.no_grad():
         vae.encoder.log_var.weight.zero_()
         vae.encoder.log_var.bias.fill_(float(np.log(start.variances.mean() / 4.0)))

@@ -20,14 +20,12 @@ step's batches.
 
 import math
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.cluster import KMeans
-from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import normalize
 from sklearn.utils.extmath import randomized_svd
 
@@ -38,7 +36,7 @@ from ._nn.vae import (FacetMixturePrior, SparseBatch, VariationalCoclusteringMod
                       mutual_information, vector_log_likelihood)
 from ._training import initial_eta
 from ._selection import choose_start_pair
-from ._variational_start import fit_mixtures, set_mixture_start
+from ._variational_start import fit_mixture, fit_mixtures, set_mixture_start, set_prior
 
 # Epochs compared by the stopping rule: the mean objective of the last WINDOW epochs
 # against the WINDOW before (a smoothed objective: one epoch's estimate is noisy).
@@ -425,7 +423,7 @@ def start_facet_mixtures(model, data, seed, device):
 
 
 def start_mixture(prior, means, seed, labels):
-    """Fit sklearn's GaussianMixture on latent means, started from the means of the groups
+    """Fit a Gaussian mixture on latent means, started from the means of the groups
     ``labels``, and start ``prior`` from it (one facet of a side with several facets).
 
     Parameters
@@ -441,23 +439,11 @@ def start_mixture(prior, means, seed, labels):
         The component variances.
     """
     n_components = prior.logits.numel()
-    if means.shape[0] < 2:
-        # A single vector (a one-column matrix): nothing to fit, one unit component.
-        weights = np.full(n_components, 1.0 / n_components)
-        centres = np.repeat(means.mean(0, keepdims=True), n_components, 0)
-        variances = np.ones_like(centres)
-    else:
-        means_init = np.vstack([means[labels == k].mean(0) if np.any(labels == k)
-                                else means.mean(0) for k in range(n_components)])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mixture = GaussianMixture(n_components, covariance_type="diag", reg_covar=1e-4,
-                                      n_init=1, means_init=means_init,
-                                      random_state=seed).fit(means)
-        weights, centres, variances = mixture.weights_, mixture.means_, mixture.covariances_
-    prior.set_parameters(weights.astype(np.float32), centres.astype(np.float32),
-                         variances.astype(np.float32))
-    return variances
+    means_init = np.vstack([means[labels == k].mean(0) if np.any(labels == k)
+                            else means.mean(0) for k in range(n_components)])
+    start = fit_mixture(means, n_components, seed, means_init)
+    set_prior(prior, start)
+    return start.variances
 
 
 def side_first_layer(vae, data_side, device):
