@@ -91,7 +91,11 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
         After the deep model, refine its partition (and the restart's starting partition)
         by variational EM of the plain and of the degree-corrected latent block models,
         and report the candidate that fills every cluster and best predicts a fixed sample
-        of held-out cells; the deep partition itself is a candidate.
+        of held-out cells; the deep partition itself is a candidate. Where the block
+        model is not adequate to the matrix (a model giving each column, or each row, its
+        own profile over the clusters predicts the held-out cells better, as on
+        document x word corpora) the deep partition is kept instead (user guide,
+        "block_refinement and refined_from_").
         ``refined_from_`` says which was kept; ``predict_proba`` then uses the model that
         produced it. The latent mixtures are refitted to the reported memberships, so
         ``row_means_`` etc. describe them. False reports the deep model's partition.
@@ -209,7 +213,9 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
     refined_from_ : str
         With ``block_refinement``, where the reported partition comes from: 'deep',
         'deep + block EM', 'deep + degree-corrected EM', the same from 'start' (k-means on
-        the encoders' initial positions), or 'start' itself.
+        the encoders' initial positions), or 'start' itself; 'deep (rows), X (columns)'
+        (or the reverse) where the deep partition is kept but leaves a cluster of one
+        side empty, that side coming from candidate X.
     lower_bound_ : float
         ELBO per cell of the kept restart (exact over all cells, one fixed draw).
     elbo_history_ : ndarray of shape (`n_iter_`,)

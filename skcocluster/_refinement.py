@@ -13,7 +13,8 @@ from ._lbm_em import (degree_corrected_memberships, degree_corrected_parameters,
                       natural_parameters, side_memberships)
 from ._selection import candidates, select
 
-# ``_membership_model`` of a partition the estimator's own model produced.
+# Model of new rows or columns (``_membership_models``) where the estimator's own model
+# produced that side of the partition.
 OWN_MODEL = "deep"
 # Floor of a cluster's proportion when assigning new nodes (an empty cluster stays possible).
 MIN_PROPORTION = 1e-12
@@ -22,13 +23,13 @@ MIN_PROPORTION = 1e-12
 class BlockRefinementMixin:
     """Choose among block-model refinements; assign new nodes under the kept model.
 
-    The estimator sets ``_membership_model = OWN_MODEL`` when it stores its fit, and
-    uses :meth:`_block_model_memberships` before its own encoders for new nodes.
+    The estimator calls :meth:`_keep_own_model` when it stores its fit, and uses
+    :meth:`_block_model_memberships` before its own encoders for new nodes.
     """
 
     def _keep_own_model(self):
         """Mark the estimator's own model as the one that assigns new rows and columns."""
-        self._membership_model = OWN_MODEL
+        self._membership_models = {"row": OWN_MODEL, "column": OWN_MODEL}
         self._block_noise_var = 1.0
 
     def _refine_partition(self, csr, own, start=None, own_name="deep"):
@@ -51,9 +52,10 @@ class BlockRefinementMixin:
         options = candidates(csr, self.likelihood_, own, start, own_name=own_name)
         chosen = select(csr, self.likelihood_, options)
         self.refined_from_ = chosen.name
-        self._membership_model = chosen.membership_model
+        self._membership_models = {side: chosen.side_model(side)
+                                   for side in ("row", "column")}
         self._block_noise_var = chosen.noise_var
-        if chosen.membership_model == "degree_corrected":
+        if "degree_corrected" in self._membership_models.values():
             self._degree_model = degree_corrected_parameters(csr, chosen.row_resp,
                                                              chosen.column_resp)
         return chosen.row_resp, chosen.column_resp
@@ -73,12 +75,13 @@ class BlockRefinementMixin:
         # mixture may still hold the proportions of its partition before refinement).
         proportions = np.maximum(own_resp.mean(0), MIN_PROPORTION)
         proportions = proportions / proportions.sum()
-        if self._membership_model == "block":
+        model = self._membership_models[side]
+        if model == "block":
             block = self.block_probabilities_ if rows else self.block_probabilities_.T
             return side_memberships(csr, other_resp, proportions,
                                     *natural_parameters(self.likelihood_, block,
                                                         self._block_noise_var))
-        if self._membership_model == "degree_corrected":
+        if model == "degree_corrected":
             omega, row_mass, column_mass = self._degree_model
             return degree_corrected_memberships(
                 csr, other_resp, proportions, omega if rows else omega.T,
@@ -87,6 +90,6 @@ class BlockRefinementMixin:
 
     def _reorder_block_model(self, order):
         """Follow a new order of the column clusters (pairing) in the kept block model."""
-        if self._membership_model == "degree_corrected":
+        if "degree_corrected" in self._membership_models.values():
             omega, row_mass, column_mass = self._degree_model
             self._degree_model = (omega[:, order], row_mass, column_mass[order])

@@ -151,7 +151,8 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
         After training, refine the variational partition by EM of the plain and of the
         degree-corrected latent block models, and report the candidate (the variational
         partition or one of its refinements) that fills every cluster and best predicts a
-        fixed sample of held-out cells, as :class:`DeepLatentBlockCoclustering` does.
+        fixed sample of held-out cells, or the variational partition where the block
+        model is not adequate to the matrix, as :class:`DeepLatentBlockCoclustering` does.
         ``refined_from_`` says which was kept, and ``predict_proba`` /
         ``predict_column_proba`` then use the model that produced it; the embeddings,
         ``transform``, ``score``, ``reconstruct`` and the cell memberships still come from
@@ -205,7 +206,9 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
         The likelihood used ('auto' resolved).
     refined_from_ : str
         With ``block_refinement``, the candidate reported: 'variational',
-        'variational + block EM' or 'variational + degree-corrected EM'.
+        'variational + block EM' or 'variational + degree-corrected EM'; or
+        'variational (rows), X (columns)' (or the reverse) where the variational partition
+        is kept but leaves a cluster of one side empty, that side coming from candidate X.
     lower_bound_ : float
         Objective J per cell of the kept restart (one ordered pass, one fixed draw).
     objective_terms_ : dict of str to float

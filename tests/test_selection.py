@@ -3,8 +3,13 @@
 import numpy as np
 import scipy.sparse as sp
 
-from skcocluster._selection import (candidates, fills_all_clusters, held_out_cells,
-                                    held_out_score, select)
+import pytest
+
+import skcocluster._refinement as refinement
+from skcocluster._refinement import BlockRefinementMixin
+from skcocluster._selection import (Candidate, block_model_is_adequate, candidates,
+                                    fills_all_clusters, held_out_cells, held_out_score,
+                                    one_sided_score, select)
 from skcocluster.datasets import make_lbm
 from skcocluster.metrics import coclustering_adjusted_rand_score
 
@@ -57,3 +62,116 @@ def test_selection_prefers_a_candidate_that_fills_every_cluster():
     chosen = select(csr, "bernoulli", pool)
     assert not fills_all_clusters(collapsed[0])
     assert chosen.name.startswith("start") and fills_all_clusters(chosen.row_resp)
+
+
+def profile_matrix(seed=0):
+    """Poisson counts, 3 row clusters x 6 column groups, where merging the groups into
+    column clusters {0, 1, 2} and {3, 4, 5} leaves every row cluster with the same block
+    means: the 3 x 2 block model cannot see the rows, the columns' own profiles can."""
+    rng = np.random.default_rng(seed)
+    rows = np.repeat(np.arange(3), 60)
+    groups = np.repeat(np.arange(6), 40)
+    rates = np.full((3, 6), 0.2)
+    for k in range(3):
+        rates[k, [k, k + 3]] = 1.5
+    X = rng.poisson(rates[rows][:, groups])
+    return sp.csr_matrix(X.astype(float)), rows, groups, (groups >= 3).astype(int)
+
+
+def test_one_sided_score_prefers_the_true_rows():
+    csr, rows, groups, _ = profile_matrix()
+    held_out = held_out_cells(csr)
+    truth = one_sided_score(csr, "poisson", rows, held_out)
+    assert truth > one_sided_score(csr, "poisson", noisy(rows, 3, 0.5, 1), held_out)
+    # Columns are scored on the transposed matrix with the cells' coordinates swapped.
+    swapped = (held_out[1], held_out[0], held_out[2])
+    csr_t = csr.T.tocsr()
+    assert one_sided_score(csr_t, "poisson", groups, swapped) > one_sided_score(
+        csr_t, "poisson", noisy(groups, 6, 0.5, 2), swapped)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "poisson", "gaussian"])
+def test_block_model_is_adequate_on_planted_blocks(likelihood):
+    params = {"bernoulli": np.full((3, 3), 0.2) + 0.3 * np.eye(3),
+              "poisson": np.full((3, 3), 0.5) + np.eye(3),
+              "gaussian": np.eye(3)}[likelihood]
+    X, rows, cols = make_lbm(300, 200, 3, block_params=params, likelihood=likelihood,
+                             random_state=0)
+    csr = sp.csr_matrix(X)
+    assert block_model_is_adequate(csr, likelihood, rows, cols, held_out_cells(csr))
+
+
+def test_block_model_is_not_adequate_when_columns_of_a_cluster_differ():
+    csr, rows, groups, merged = profile_matrix()
+    held_out = held_out_cells(csr)
+    assert not block_model_is_adequate(csr, "poisson", rows, merged, held_out)
+    assert block_model_is_adequate(csr, "poisson", rows, groups, held_out)
+
+
+def one_hot(labels, k):
+    return np.eye(k)[labels]
+
+
+def test_selection_keeps_the_own_partition_where_the_block_model_is_not_adequate():
+    csr, rows, groups, merged = profile_matrix()
+    own = Candidate("deep", one_hot(rows, 3), one_hot(merged, 2), "deep")
+    # Columns {0, 3} against the rest: the block model now tells row cluster 0 from the
+    # others, so it predicts better than with the own columns, even with noisier rows.
+    first_apart = np.isin(groups, [0, 3]).astype(int)
+    other_rows = noisy(rows, 3, 0.2, 4)
+    other = Candidate("other", one_hot(other_rows, 3), one_hot(first_apart, 2), "block")
+    held_out = held_out_cells(csr)
+    assert held_out_score(csr, "poisson", other_rows, first_apart, held_out) > (
+        held_out_score(csr, "poisson", rows, merged, held_out))
+    assert not block_model_is_adequate(csr, "poisson", other_rows, first_apart, held_out)
+    assert select(csr, "poisson", [own, other]) is own
+    # On planted blocks the best-predicting candidate is kept over the own partition.
+    blocks = np.full((3, 3), 0.5) + np.eye(3)
+    X, planted_rows, planted_cols = make_lbm(300, 200, 3, block_params=blocks,
+                                             likelihood="poisson", random_state=0)
+    planted = sp.csr_matrix(X)
+    own = Candidate("deep", one_hot(noisy(planted_rows, 3, 0.4, 0), 3),
+                    one_hot(planted_cols, 3), "deep")
+    truth = Candidate("truth", one_hot(planted_rows, 3), one_hot(planted_cols, 3), "block")
+    assert select(planted, "poisson", [own, truth]) is truth
+
+
+def test_selection_takes_one_side_from_the_best_candidate_where_the_own_leaves_it_empty():
+    csr, rows, _, merged = profile_matrix()
+    collapsed_columns = np.zeros((csr.shape[1], 2))
+    collapsed_columns[:, 0] = 1.0
+    own = Candidate("deep", one_hot(rows, 3), collapsed_columns, "deep")
+    other = Candidate("other", one_hot(noisy(rows, 3, 0.6, 3), 3), one_hot(merged, 2),
+                      "degree_corrected")
+    chosen = select(csr, "poisson", [own, other])
+    np.testing.assert_array_equal(chosen.row_resp, own.row_resp)
+    np.testing.assert_array_equal(chosen.column_resp, other.column_resp)
+    assert chosen.name == "deep (rows), other (columns)"
+    assert (chosen.side_model("row"), chosen.side_model("column")) == (
+        "deep", "degree_corrected")
+
+
+class _Refined(BlockRefinementMixin):
+    likelihood_ = "poisson"
+
+
+def test_new_nodes_of_each_side_follow_the_model_of_that_side(monkeypatch):
+    blocks = np.full((3, 3), 0.5) + np.eye(3)
+    X, rows, cols = make_lbm(300, 200, 3, block_params=blocks, likelihood="poisson",
+                             random_state=0)
+    csr = sp.csr_matrix(X)
+    mixed = Candidate("deep (rows), other (columns)", one_hot(rows, 3), one_hot(cols, 3),
+                      "deep", column_membership_model="degree_corrected")
+    monkeypatch.setattr(refinement, "select", lambda csr, likelihood, pool: mixed)
+    estimator = _Refined()
+    estimator._keep_own_model()
+    row_resp, column_resp = estimator._refine_partition(csr, (one_hot(rows, 3),
+                                                              one_hot(cols, 3)))
+    estimator.row_memberships_, estimator.column_memberships_ = row_resp, column_resp
+    assert estimator.refined_from_ == mixed.name
+    # Rows: the estimator's own model (None hands them to its encoders).
+    assert estimator._block_model_memberships(csr, "row") is None
+    # Columns: the degree-corrected block model of the kept partition.
+    new_columns = estimator._block_model_memberships(csr.T.tocsr(), "column")
+    assert new_columns.shape == (csr.shape[1], 3)
+    assert np.mean(new_columns.argmax(1) == cols) >= 0.9
