@@ -32,7 +32,7 @@ class BlockRefinementMixin:
         self._membership_models = {"row": OWN_MODEL, "column": OWN_MODEL}
         self._block_noise_var = 1.0
 
-    def _refine_partition(self, csr, own, start=None, own_name="deep"):
+    def _refine_partition(self, csr, own, start=None, own_name="deep", own_if_inadequate=True):
         """The kept partition among ``own``, its refinements and those of ``start``.
 
         Parameters
@@ -44,13 +44,16 @@ class BlockRefinementMixin:
             A starting partition to refine too (and keep as is, as a candidate).
         own_name : str
             Name of the estimator's own partition in ``refined_from_``.
+        own_if_inadequate : bool, default=True
+            Keep the own partition where the block model is not adequate to the matrix
+            (``_selection.select``).
 
         Returns
         -------
         row_resp, column_resp : ndarray
         """
         options = candidates(csr, self.likelihood_, own, start, own_name=own_name)
-        chosen = select(csr, self.likelihood_, options)
+        chosen = select(csr, self.likelihood_, options, own_if_inadequate)
         self.refined_from_ = chosen.name
         self._membership_models = {side: chosen.side_model(side)
                                    for side in ("row", "column")}

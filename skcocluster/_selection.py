@@ -249,7 +249,7 @@ def _cell_log_likelihood(likelihood, values, expected):
     return float(-0.5 * np.log(2 * np.pi * max(residual, EPS)) - 0.5)
 
 
-def select(csr, likelihood, pool):
+def select(csr, likelihood, pool, own_if_inadequate=True):
     """The candidate that fills every cluster and predicts held-out cells best, or the
     estimator's own partition (``pool[0]``) where the block model is not adequate to the
     matrix (module docstring).
@@ -257,6 +257,21 @@ def select(csr, likelihood, pool):
     Where the block model is not adequate and the own partition leaves a cluster empty on
     one side only, that side comes from the best candidate and the other from the own
     partition; the returned candidate is then named after both.
+
+    Parameters
+    ----------
+    csr : csr_matrix of shape (M, P)
+    likelihood : {'bernoulli', 'poisson', 'gaussian'}
+    pool : list of Candidate
+        The estimator's own partition first (:func:`candidates`).
+    own_if_inadequate : bool, default=True
+        Whether the own partition is kept where the block model is not adequate; False
+        always returns the best candidate (VariationalCoclustering, whose own partition
+        was measured below its refinements on text: ``benchmarks/README.md``).
+
+    Returns
+    -------
+    chosen : Candidate
     """
     held_out = held_out_cells(csr)
 
@@ -272,8 +287,10 @@ def select(csr, likelihood, pool):
     best, own = max(pool, key=rank), pool[0]
     own_rows, own_columns = (fills_all_clusters(own.row_resp),
                              fills_all_clusters(own.column_resp))
-    if best is own or not (own_rows or own_columns) or block_model_is_adequate(
-            csr, likelihood, best.row_resp.argmax(1), best.column_resp.argmax(1), held_out):
+    if best is own or not own_if_inadequate or not (own_rows or own_columns) or (
+            block_model_is_adequate(
+                csr, likelihood, best.row_resp.argmax(1), best.column_resp.argmax(1),
+                held_out)):
         return best
     if own_rows and own_columns:
         return own

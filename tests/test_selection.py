@@ -125,6 +125,8 @@ def test_selection_keeps_the_own_partition_where_the_block_model_is_not_adequate
         held_out_score(csr, "poisson", rows, merged, held_out))
     assert not block_model_is_adequate(csr, "poisson", other_rows, first_apart, held_out)
     assert select(csr, "poisson", [own, other]) is own
+    # VariationalCoclustering's choice: the best candidate whatever the adequacy.
+    assert select(csr, "poisson", [own, other], own_if_inadequate=False) is other
     # On planted blocks the best-predicting candidate is kept over the own partition.
     blocks = np.full((3, 3), 0.5) + np.eye(3)
     X, planted_rows, planted_cols = make_lbm(300, 200, 3, block_params=blocks,
@@ -162,7 +164,7 @@ def test_new_nodes_of_each_side_follow_the_model_of_that_side(monkeypatch):
     csr = sp.csr_matrix(X)
     mixed = Candidate("deep (rows), other (columns)", one_hot(rows, 3), one_hot(cols, 3),
                       "deep", column_membership_model="degree_corrected")
-    monkeypatch.setattr(refinement, "select", lambda csr, likelihood, pool: mixed)
+    monkeypatch.setattr(refinement, "select", lambda *args: mixed)
     estimator = _Refined()
     estimator._keep_own_model()
     row_resp, column_resp = estimator._refine_partition(csr, (one_hot(rows, 3),
