@@ -201,13 +201,13 @@ def one_sided_score(csr, likelihood, labels, held_out):
     n_clusters = int(labels.max()) + 1
     cluster_of = sp.csr_matrix((np.ones(n_rows), (labels, np.arange(n_rows))),
                                shape=(n_clusters, n_rows))
-    cluster_sums = (cluster_of @ csr).tocsr()
+    cluster_sums = cluster_of @ csr
     held_clusters = labels[rows]
     # Sums and counts of the cluster's other cells in the held-out cells' columns.
     pair_ids, pair_index = np.unique(held_clusters * n_cols + cols, return_inverse=True)
     held_sums = np.bincount(pair_index, values)[pair_index]
     held_counts = np.bincount(pair_index)[pair_index]
-    sums = np.asarray(cluster_sums[held_clusters, cols]).ravel() - held_sums
+    sums = _values_at(cluster_sums, held_clusters, cols) - held_sums
     counts = np.bincount(labels, minlength=n_clusters)[held_clusters] - held_counts
     column_sums = np.asarray(csr.sum(axis=0)).ravel() - np.bincount(cols, values,
                                                                       minlength=n_cols)
@@ -225,6 +225,25 @@ def one_sided_score(csr, likelihood, labels, held_out):
             cluster_totals[held_clusters] + pseudo_row, EPS)
         scores.append(_cell_log_likelihood(likelihood, values, row_totals[rows] * shares))
     return max(scores)
+
+
+def _values_at(matrix, rows, cols):
+    """``matrix[rows, cols]`` of a sparse matrix, by binary search in its sorted entries.
+
+    scipy's own point indexing scans each row's entries, which takes seconds for a few
+    long rows (the clusters' sums) and hundreds of thousands of points.
+    """
+    matrix = sp.csr_matrix(matrix)
+    matrix.sum_duplicates()
+    n_cols = np.int64(matrix.shape[1])
+    stored_rows = np.repeat(np.arange(matrix.shape[0], dtype=np.int64),
+                            np.diff(matrix.indptr))
+    keys = stored_rows * n_cols + matrix.indices
+    wanted = rows.astype(np.int64) * n_cols + cols
+    if keys.size == 0:
+        return np.zeros(wanted.size)
+    where = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
+    return np.where(keys[where] == wanted, matrix.data[where], 0.0)
 
 
 def block_model_is_adequate(csr, likelihood, row_labels, column_labels, held_out):

@@ -7,9 +7,9 @@ import pytest
 
 import skcocluster._refinement as refinement
 from skcocluster._refinement import BlockRefinementMixin
-from skcocluster._selection import (Candidate, block_model_is_adequate, candidates,
-                                    fills_all_clusters, held_out_cells, held_out_score,
-                                    one_sided_score, select)
+from skcocluster._selection import (Candidate, _values_at, block_model_is_adequate,
+                                    candidates, fills_all_clusters, held_out_cells,
+                                    held_out_score, one_sided_score, select)
 from skcocluster.datasets import make_lbm
 from skcocluster.metrics import coclustering_adjusted_rand_score
 
@@ -62,6 +62,21 @@ def test_selection_prefers_a_candidate_that_fills_every_cluster():
     chosen = select(csr, "bernoulli", pool)
     assert not fills_all_clusters(collapsed[0])
     assert chosen.name.startswith("start") and fills_all_clusters(chosen.row_resp)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_values_at_reads_cells_of_any_sparse_layout(fmt):
+    rng = np.random.default_rng(0)
+    dense = sp.random(30, 40, density=0.3, random_state=0).toarray()
+    # Duplicate entries of a COO matrix add up, as in scipy.
+    doubled = sp.coo_matrix((np.r_[dense[dense != 0], 1.0], (
+        np.r_[np.nonzero(dense)[0], 0], np.r_[np.nonzero(dense)[1], 0])), shape=dense.shape)
+    expected = dense.copy()
+    expected[0, 0] += 1.0
+    rows, cols = rng.integers(30, size=400), rng.integers(40, size=400)
+    np.testing.assert_allclose(_values_at(doubled.asformat(fmt), rows, cols),
+                               expected[rows, cols])
+    np.testing.assert_array_equal(_values_at(sp.csr_matrix((30, 40)), rows, cols), 0.0)
 
 
 def profile_matrix(seed=0):
