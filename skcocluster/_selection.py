@@ -181,7 +181,7 @@ def one_sided_score(csr, likelihood, labels, held_out):
     (the plain one only, for Gaussian data). Score the columns with ``csr.T`` and the
     held-out cells' rows and columns swapped.
 
-    Only the held-out cells' (cluster, column) pairs are looked up: no
+    Only the held-out cells' (cluster, column) pairs are looked up: no dense
     (n_clusters, n_columns) array is built.
 
     Parameters
@@ -204,7 +204,8 @@ def one_sided_score(csr, likelihood, labels, held_out):
     cluster_sums = cluster_of @ csr
     held_clusters = labels[rows]
     # Sums and counts of the cluster's other cells in the held-out cells' columns.
-    pair_ids, pair_index = np.unique(held_clusters * n_cols + cols, return_inverse=True)
+    _, pair_index = np.unique(held_clusters.astype(np.int64) * n_cols + cols,
+                              return_inverse=True)
     held_sums = np.bincount(pair_index, values)[pair_index]
     held_counts = np.bincount(pair_index)[pair_index]
     sums = _values_at(cluster_sums, held_clusters, cols) - held_sums
