@@ -95,7 +95,7 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
         model is not adequate to the matrix (a model giving each column, or each row, its
         own profile over the clusters predicts the held-out cells better, as on
         document x word corpora) the deep partition is kept instead (user guide,
-        "block_refinement and refined_from_").
+        section on ``block_refinement`` and ``refined_from_``).
         ``refined_from_`` says which was kept; ``predict_proba`` then uses the model that
         produced it. The latent mixtures are refitted to the reported memberships, so
         ``row_means_`` etc. describe them. False reports the deep model's partition.
