@@ -247,10 +247,17 @@ def _values_at(matrix, rows, cols):
     return np.where(keys[where] == wanted, matrix.data[where], 0.0)
 
 
-def block_model_is_adequate(csr, likelihood, row_labels, column_labels, held_out):
+def block_model_is_adequate(csr, likelihood, row_labels, column_labels, held_out,
+                            block_score=None):
     """Whether the block model of a partition predicts held-out cells at least as well as
-    the one-sided models of its rows and of its columns (module docstring)."""
-    block = held_out_score(csr, likelihood, row_labels, column_labels, held_out)
+    the one-sided models of its rows and of its columns (module docstring).
+
+    ``block_score``, the partition's :func:`held_out_score` on ``held_out``, is computed
+    here unless the caller already has it.
+    """
+    block = block_score
+    if block is None:
+        block = held_out_score(csr, likelihood, row_labels, column_labels, held_out)
     rows, cols, values = held_out
     csr_t = csr.T.tocsr()
     return (block >= one_sided_score(csr, likelihood, row_labels, held_out)
@@ -299,18 +306,17 @@ def select(csr, likelihood, pool, own_if_inadequate=True):
         return fills_all_clusters(candidate.row_resp) and fills_all_clusters(
             candidate.column_resp)
 
-    def rank(candidate):
-        return filled(candidate), held_out_score(
-            csr, likelihood, candidate.row_resp.argmax(1), candidate.column_resp.argmax(1),
-            held_out)
-
-    best, own = max(pool, key=rank), pool[0]
+    ranks = [(filled(candidate), held_out_score(
+        csr, likelihood, candidate.row_resp.argmax(1), candidate.column_resp.argmax(1),
+        held_out)) for candidate in pool]
+    best_index = max(range(len(pool)), key=ranks.__getitem__)
+    best, own = pool[best_index], pool[0]
     own_rows, own_columns = (fills_all_clusters(own.row_resp),
                              fills_all_clusters(own.column_resp))
     if best is own or not own_if_inadequate or not (own_rows or own_columns) or (
             block_model_is_adequate(
                 csr, likelihood, best.row_resp.argmax(1), best.column_resp.argmax(1),
-                held_out)):
+                held_out, block_score=ranks[best_index][1])):
         return best
     if own_rows and own_columns:
         return own
