@@ -38,7 +38,7 @@ from sklearn.cluster import SpectralCoclustering
 from sklearn.metrics import adjusted_rand_score
 
 from skcocluster import DeepLatentBlockCoclustering
-from skcocluster._selection import candidates, select
+from skcocluster._refine.selection import candidates, select
 from skcocluster.datasets import make_multi_facet_blocks
 
 SHAPE = dict(n_rows=600, n_cols=400)

@@ -20,7 +20,7 @@ from sklearn.cluster import SpectralBiclustering, SpectralCoclustering
 from sklearn.metrics import adjusted_rand_score
 
 from skcocluster import DeepLatentBlockCoclustering
-from skcocluster._lbm_em import refine_block_model
+from skcocluster._refine.block_em import refine_block_model
 from skcocluster.datasets import make_latent_position_blocks, make_lbm
 from skcocluster.metrics import coclustering_adjusted_rand_score
 

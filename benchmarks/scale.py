@@ -9,7 +9,7 @@ fit runs in a fresh child process ('spawn'), which reports its wall seconds, its
 set size (``ru_maxrss``: the matrix, the model and everything torch, scipy and BLAS allocated)
 and the co-clustering ARI (CARI). For the deep model it also reports the seconds per epoch of
 pretraining and of the alternating phase, measured by timing those two phases of the training
-loop (``skcocluster._training.pretrain`` / ``alternate``) and dividing by their epochs::
+loop (``skcocluster._train.dlbm.pretrain`` / ``alternate``) and dividing by their epochs::
 
     python benchmarks/scale.py --out benchmarks/results/scale
     python benchmarks/scale.py --sizes 100000x20000@0.001 --methods dlbm,sc
@@ -57,7 +57,7 @@ def planted_matrix(n_rows, n_cols, density, seed):
 
 def _timed_phases():
     """Wrap the two training phases so that their wall seconds and epochs are recorded."""
-    import skcocluster._training as training
+    import skcocluster._train.dlbm as training
 
     phases = {}
 

@@ -9,18 +9,18 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseCoclustering
-from ._device import (cell_data, layout_is_dense, prepare_training_data, resolve_device,
+from ._data.device import (cell_data, layout_is_dense, prepare_training_data, resolve_device,
                       to_torch_operator)
-from ._elbo import reconstruction_term, sample_positions
-from ._facets import (check_facet_cluster_counts, check_facet_schedule, facet_cluster_counts,
+from ._objective.reconstruction import reconstruction_term, sample_positions
+from ._options.facets import (check_facet_cluster_counts, check_facet_schedule, facet_cluster_counts,
                       refine_facet_memberships, store_facet_attributes)
 from ._fold_in import fold_in_row_offsets
 from ._nn.decoders import LatentPositionDecoder
 from ._nn.encoders import propagate
-from ._options import deep_memberships, option_configs, reorder_module_clusters
-from ._progress import Progress
-from ._refinement import BlockRefinementMixin
-from ._training import FINAL_BOUND_SEED, FINAL_SAMPLE_FACTOR, TrainingConfig, fit_once
+from ._options.wiring import deep_memberships, option_configs, reorder_module_clusters
+from ._train.progress import Progress
+from ._refine.stage import BlockRefinementMixin
+from ._train.dlbm import FINAL_BOUND_SEED, FINAL_SAMPLE_FACTOR, TrainingConfig, fit_once
 
 # Above this many cells, reconstruction='auto' estimates the all-cells sum from samples.
 SAMPLED_CELLS_THRESHOLD = 10 ** 7

@@ -10,14 +10,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseCoclustering
-from ._device import resolve_device
-from ._facets import (check_facet_cluster_counts, facet_cluster_counts, refine_facets,
+from ._data.device import resolve_device
+from ._options.facets import (check_facet_cluster_counts, facet_cluster_counts, refine_facets,
                       store_facet_memberships)
-from ._nn.likelihoods import make_likelihood
-from ._options import graph_option
-from ._progress import Progress
-from ._refinement import BlockRefinementMixin
-from ._variational_training import (CHUNK, FINAL_OBJECTIVE_SEED, VariationalConfig, fit_once,
+from ._likelihoods import make_likelihood
+from ._options.wiring import graph_option
+from ._train.progress import Progress
+from ._refine.stage import BlockRefinementMixin
+from ._train.variational import (CHUNK, FINAL_OBJECTIVE_SEED, VariationalConfig, fit_once,
                                     gather, prepare_data, side_data)
 
 

@@ -6,10 +6,10 @@ import scipy.sparse as sp
 import torch
 from scipy import stats
 
-from skcocluster._device import cell_data
-from skcocluster._elbo import gaussian_noise_variance, reconstruction_term
+from skcocluster._data.device import cell_data
+from skcocluster._objective.reconstruction import gaussian_noise_variance, reconstruction_term
 from skcocluster._nn.decoders import LatentPositionDecoder
-from skcocluster._nn.likelihoods import make_likelihood
+from skcocluster._likelihoods import make_likelihood
 
 N_ROWS, N_COLS, DIM = 7, 5, 3
 

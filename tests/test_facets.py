@@ -13,14 +13,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
 from skcocluster import DeepLatentBlockCoclustering
-from skcocluster._device import cell_data
-from skcocluster._elbo import reconstruction_term
-from skcocluster._facets import (additive_natural_parameters, conditional_block_em,
+from skcocluster._data.device import cell_data
+from skcocluster._objective.reconstruction import reconstruction_term
+from skcocluster._options.facets import (additive_natural_parameters, conditional_block_em,
                                  facet_cluster_counts, factorial_kmeans, fade_weights,
                                  joint_codes, warn_on_duplicate_facets)
 from skcocluster._nn.decoders import LatentPositionDecoder
-from skcocluster._nn.facets import FacetMixturePrior, facet_sq_distances
-from skcocluster._nn.likelihoods import make_likelihood
+from skcocluster._nn.facet_mixture import FacetMixturePrior, facet_sq_distances
+from skcocluster._likelihoods import make_likelihood
 from skcocluster._nn.mixture import GaussianMixturePrior
 from skcocluster.datasets import make_lbm, make_multi_facet_blocks
 

@@ -8,7 +8,7 @@ from scipy import optimize, stats
 
 from skcocluster._fold_in import fold_in_row_offsets
 from skcocluster._nn.decoders import LatentPositionDecoder
-from skcocluster._nn.likelihoods import make_likelihood
+from skcocluster._likelihoods import make_likelihood
 
 
 def tiny_problem(name, seed=0):

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 from scipy import stats
 from scipy.special import softmax
 
-from skcocluster._lbm_em import (degree_corrected_bound, degree_corrected_memberships,
+from skcocluster._refine.block_em import (degree_corrected_bound, degree_corrected_memberships,
                                  natural_parameters, refine_block_model,
                                  refine_degree_corrected, side_memberships)
 from skcocluster.datasets import make_lbm

@@ -15,8 +15,8 @@ from sklearn.cluster import SpectralCoclustering
 from sklearn.exceptions import ConvergenceWarning
 
 from skcocluster import DeepLatentBlockCoclustering
-from skcocluster._module_training import warm_up
-from skcocluster._neighbour_graph import (GRAPH_LOG_VAR_FLOOR, Edges, GraphRegulariser,
+from skcocluster._train.clustering_module import warm_up
+from skcocluster._options.neighbour_graph import (GRAPH_LOG_VAR_FLOOR, Edges, GraphRegulariser,
                                           check_row_graph, graph_divergence, jensen_shannon,
                                           knn_graph, neighbour_graphs, symmetric_gaussian_kl)
 from skcocluster._nn.clustering_module import ClusteringModule

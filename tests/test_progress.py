@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from skcocluster import _progress
-from skcocluster._progress import REPORT_EVERY, Progress
+from skcocluster._train import progress as _progress
+from skcocluster._train.progress import REPORT_EVERY, Progress
 
 FIT = SimpleNamespace(lower_bound=-0.5, n_iter=3, converged=True, seconds=0.25)
 

@@ -5,9 +5,9 @@ import scipy.sparse as sp
 
 import pytest
 
-import skcocluster._refinement as refinement
-from skcocluster._refinement import BlockRefinementMixin
-from skcocluster._selection import (Candidate, _values_at, block_model_is_adequate,
+import skcocluster._refine.stage as refinement
+from skcocluster._refine.stage import BlockRefinementMixin
+from skcocluster._refine.selection import (Candidate, _values_at, block_model_is_adequate,
                                     candidates, fills_all_clusters, held_out_cells,
                                     held_out_score, one_sided_score, select)
 from skcocluster.datasets import make_lbm

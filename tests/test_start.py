@@ -11,9 +11,9 @@ from sklearn.cluster import SpectralCoclustering
 from sklearn.exceptions import ConvergenceWarning
 
 from skcocluster import DeepLatentBlockCoclustering, VariationalCoclustering
-from skcocluster._selection import StartDraw, choose_start_pair
-from skcocluster._variational_start import fit_mixtures
-from skcocluster._variational_training import normalised_inputs, spectral_directions
+from skcocluster._refine.selection import StartDraw, choose_start_pair
+from skcocluster._start.mixtures import fit_mixtures
+from skcocluster._train.variational import normalised_inputs, spectral_directions
 from skcocluster.datasets import make_lbm
 from skcocluster.metrics import coclustering_adjusted_rand_score as cari
 

@@ -17,11 +17,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skcocluster import VariationalCoclustering
-from skcocluster._graph import as_csr
+from skcocluster._validation import as_csr
 from skcocluster._nn.vae import importance_weighted_bound, mutual_information
-from skcocluster._nn.likelihoods import make_likelihood
-from skcocluster._progress import Progress
-from skcocluster._variational_training import (build_model, draw_cells,
+from skcocluster._likelihoods import make_likelihood
+from skcocluster._train.progress import Progress
+from skcocluster._train.variational import (build_model, draw_cells,
                                                encoder_gradient_draws, gather,
                                                membership_cache, mutual_information_term,
                                                prepare_data, pretrain_cells, pretrain_side,

@@ -16,16 +16,16 @@ from scipy.special import xlogy
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
-import skcocluster._options
-import skcocluster._variational_training
+import skcocluster._options.wiring
+import skcocluster._train.variational
 from skcocluster import VariationalCoclustering
-from skcocluster._graph import as_csr
-from skcocluster._neighbour_graph import (GRAPH_LOG_VAR_FLOOR, Edges, GraphRegulariser,
+from skcocluster._validation import as_csr
+from skcocluster._options.neighbour_graph import (GRAPH_LOG_VAR_FLOOR, Edges, GraphRegulariser,
                                           batch_graph_divergence, graph_divergence,
                                           neighbour_graphs, symmetric_gaussian_kl)
-from skcocluster._nn.likelihoods import make_likelihood
+from skcocluster._likelihoods import make_likelihood
 from skcocluster._nn.vae import FacetMixturePrior
-from skcocluster._variational_training import (StepContext, build_model, column_facet_labels,
+from skcocluster._train.variational import (StepContext, build_model, column_facet_labels,
                                                epoch_batches, gather, graph_term, prepare_data,
                                                side_data, term_weights)
 from skcocluster.datasets import make_lbm, make_multi_facet_blocks
@@ -191,8 +191,8 @@ def test_graph_weight_zero_leaves_the_fit_untouched(clear_data, fitted, monkeypa
     def fail(*args, **kwargs):
         raise AssertionError("the graph code ran with graph_weight=0")
 
-    monkeypatch.setattr(skcocluster._options, "neighbour_graphs", fail)
-    monkeypatch.setattr(skcocluster._variational_training, "batch_graph_divergence", fail)
+    monkeypatch.setattr(skcocluster._options.wiring, "neighbour_graphs", fail)
+    monkeypatch.setattr(skcocluster._train.variational, "batch_graph_divergence", fail)
     again = VariationalCoclustering(3, graph_weight=0.0, n_neighbors=3, **FAST).fit(
         clear_data[0])
     assert again.lower_bound_ == fitted.lower_bound_

@@ -4,7 +4,7 @@ from torch import nn
 
 from .decoders import LatentPositionDecoder
 from .encoders import BipartiteGNNEncoder
-from .facets import FacetMixturePrior
+from .facet_mixture import FacetMixturePrior
 from .mixture import GaussianMixturePrior
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from sklearn.mixture import GaussianMixture
 
-from ._selection import StartDraw
+from .._refine.selection import StartDraw
 
 
 # Mixtures fitted per side, each from one k-means++ draw (seeds seed, seed + 1, ...). On the

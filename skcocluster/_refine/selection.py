@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ._lbm_em import EPS, block_noise_variance, refine_block_model, refine_degree_corrected
+from .block_em import EPS, block_noise_variance, refine_block_model, refine_degree_corrected
 
 # Cells held out to score the candidates, and the seed that draws them (fixed, so that
 # the score is a deterministic function of the partition).

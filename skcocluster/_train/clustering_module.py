@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ._neighbour_graph import graph_terms
-from ._nn.clustering_module import ClusteringModule
+from .._options.neighbour_graph import graph_terms
+from .._nn.clustering_module import ClusteringModule
 
 # Adam steps and step size of the warm-up of the modules alone (cheap: no likelihood).
 WARMUP_STEPS = 200

@@ -7,8 +7,8 @@ gradient, so it has no clustering module), :func:`deep_memberships` and
 :func:`reorder_module_clusters`.
 """
 
-from ._module_training import ModuleOptions
-from ._neighbour_graph import Edges, GraphRegulariser, check_row_graph, neighbour_graphs
+from .._train.clustering_module import ModuleOptions
+from .neighbour_graph import Edges, GraphRegulariser, check_row_graph, neighbour_graphs
 
 
 def option_configs(estimator, csr, row_graph, device, seed):

@@ -29,14 +29,14 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import normalize
 from sklearn.utils.extmath import randomized_svd
 
-from ._facets import additive_tables, factorial_kmeans
-from ._neighbour_graph import batch_graph_divergence
-from ._nn.likelihoods import make_likelihood
-from ._nn.vae import (FacetMixturePrior, SparseBatch, VariationalCoclusteringModule,
+from .._options.facets import additive_tables, factorial_kmeans
+from .._options.neighbour_graph import batch_graph_divergence
+from .._likelihoods import make_likelihood
+from .._nn.vae import (FacetMixturePrior, SparseBatch, VariationalCoclusteringModule,
                       mutual_information, vector_log_likelihood)
-from ._training import initial_eta
-from ._selection import choose_start_pair
-from ._variational_start import fit_mixture, fit_mixtures, set_mixture_start, set_prior
+from .dlbm import initial_eta
+from .._refine.selection import choose_start_pair
+from .._start.mixtures import fit_mixture, fit_mixtures, set_mixture_start, set_prior
 
 # Epochs compared by the stopping rule: the mean objective of the last WINDOW epochs
 # against the WINDOW before (a smoothed objective: one epoch's estimate is noisy).

@@ -9,9 +9,9 @@ produced the kept partition, which this mixin also serves.
 
 import numpy as np
 
-from ._lbm_em import (degree_corrected_memberships, degree_corrected_parameters,
+from .block_em import (degree_corrected_memberships, degree_corrected_parameters,
                       natural_parameters, side_memberships)
-from ._selection import candidates, select
+from .selection import candidates, select
 
 # Model of new rows or columns (``_membership_models``) where the estimator's own model
 # produced that side of the partition.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._nn.encoders import propagate
+from .._nn.encoders import propagate
 
 
 @dataclass

@@ -10,15 +10,15 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from ._elbo import gaussian_noise_variance, reconstruction_term, sample_positions
-from ._facets import (SettledLabels, begin_epoch, facet_start_resp, faded_positions,
+from .._objective.reconstruction import gaussian_noise_variance, reconstruction_term, sample_positions
+from .._options.facets import (SettledLabels, begin_epoch, facet_start_resp, faded_positions,
                       is_faceted, settled_epoch)
-from ._module_training import (alternate_with_modules, attach_modules,
+from .clustering_module import (alternate_with_modules, attach_modules,
                                final_state_with_modules, module_start)
-from ._neighbour_graph import graph_terms
-from ._nn.likelihoods import make_likelihood
-from ._nn.model import DeepLatentBlockModel, standard_normal_kl
-from ._selection import StartDraw, choose_start_pair
+from .._options.neighbour_graph import graph_terms
+from .._likelihoods import make_likelihood
+from .._nn.model import DeepLatentBlockModel, standard_normal_kl
+from .._refine.selection import StartDraw, choose_start_pair
 
 # Pretraining pulls the positions only lightly towards N(0, I) (model.md, finding 5).
 PRETRAIN_KL_WEIGHT = 1e-4

@@ -19,9 +19,9 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
-from ._graph import check_cluster_counts, check_n_clusters
-from ._lbm_em import EPS
-from ._nn.facets import FacetMixturePrior
+from .._validation import check_cluster_counts, check_n_clusters
+from .._refine.block_em import EPS
+from .._nn.facet_mixture import FacetMixturePrior
 
 # Two facets whose row partitions agree at least this much (ARI) count as the same one.
 DUPLICATE_FACET_ARI = 0.9

@@ -1,0 +1,1 @@
+"""The data matrix on the training device: normalisation, cells and device resolution."""

@@ -1,0 +1,1 @@
+"""Terms of the training objectives: the reconstruction of the cells and the terms added to it."""

@@ -1,0 +1,1 @@
+"""Options that plug into the models: the clustering module, the graph regulariser, facets."""

@@ -1,0 +1,1 @@
+"""Start strategies: clusterings of the initial positions and the choice among them."""

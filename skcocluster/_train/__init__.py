@@ -1,0 +1,1 @@
+"""Training loops of the two models, their stopping rule and progress reporting."""
