@@ -44,7 +44,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import normalized_mutual_info_score
 
 from skcocluster import DeepLatentBlockCoclustering, VariationalCoclustering
-from skcocluster._validation import as_csr
+from skcocluster._data.validation import as_csr
 from skcocluster._train.variational import encoder_gradient_draws, prepare_data
 from skcocluster.datasets import load_matlab, make_lbm
 from skcocluster.metrics import coclustering_adjusted_rand_score as cari

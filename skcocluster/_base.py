@@ -14,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import (as_csr, check_cluster_counts, check_n_clusters,
+from ._data.validation import (as_csr, check_cluster_counts, check_n_clusters,
                      check_values_for_likelihood, resolve_likelihood)
 
 # Largest reconstruction returned in one piece; beyond it, ask for a subset.

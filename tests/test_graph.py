@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from skcocluster._validation import (as_csr, check_cluster_counts, check_n_clusters,
+from skcocluster._data.validation import (as_csr, check_cluster_counts, check_n_clusters,
                                 check_values_for_likelihood, inverse_sqrt_degrees,
                                 normalise_adjacency, resolve_likelihood)
 
@@ -71,7 +71,7 @@ def test_empty_matrix_allowed_for_prediction():
 
 
 def test_encoder_input_normalises_new_nodes_as_the_training_matrix():
-    from skcocluster._validation import EncoderInput
+    from skcocluster._data.validation import EncoderInput
 
     rng = np.random.default_rng(0)
     values = rng.normal(0.5, 2.0, size=(30, 20))

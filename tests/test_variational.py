@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skcocluster import VariationalCoclustering
-from skcocluster._validation import as_csr
+from skcocluster._data.validation import as_csr
 from skcocluster._nn.vae import importance_weighted_bound, mutual_information
 from skcocluster._likelihoods import make_likelihood
 from skcocluster._train.progress import Progress

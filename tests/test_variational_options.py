@@ -19,7 +19,7 @@ from sklearn.metrics import adjusted_rand_score
 import skcocluster._options.wiring
 import skcocluster._train.variational
 from skcocluster import VariationalCoclustering
-from skcocluster._validation import as_csr
+from skcocluster._data.validation import as_csr
 from skcocluster._options.neighbour_graph import (GRAPH_LOG_VAR_FLOOR, Edges, GraphRegulariser,
                                           batch_graph_divergence, graph_divergence,
                                           neighbour_graphs, symmetric_gaussian_kl)

@@ -13,7 +13,7 @@ import torch
 from sklearn.utils.extmath import randomized_svd
 
 from .._objective.reconstruction import CellData
-from .._validation import EncoderInput
+from .validation import EncoderInput
 from .._train.dlbm import TrainingData
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -96,7 +96,7 @@ def prepare_training_data(csr, hidden_dim, device, random_state, centre=False):
         Seed of the randomised SVD.
     centre : bool, default=False
         Centre and scale the matrix instead of normalising it by its degrees
-        (:class:`~skcocluster._validation.EncoderInput`; for real values on a dense layout).
+        (:class:`~skcocluster._data.validation.EncoderInput`; for real values on a dense layout).
 
     Returns
     -------

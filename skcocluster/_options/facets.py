@@ -19,7 +19,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
-from .._validation import check_cluster_counts, check_n_clusters
+from .._data.validation import check_cluster_counts, check_n_clusters
 from .._refine.block_em import EPS
 from .._nn.facet_mixture import FacetMixturePrior
 

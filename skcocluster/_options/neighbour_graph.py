@@ -28,7 +28,7 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.extmath import randomized_svd
 
-from .._validation import inverse_sqrt_degrees, normalise_adjacency
+from .._data.validation import inverse_sqrt_degrees, normalise_adjacency
 
 # Singular directions of the embedding the neighbours are searched in (beyond the first).
 N_EMBEDDING_COMPONENTS = 32
