@@ -15,7 +15,8 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._data.validation import (as_csr, check_cluster_counts, check_n_clusters,
-                     check_values_for_likelihood, resolve_likelihood)
+                               check_values_for_likelihood)
+from ._likelihoods import resolve_likelihood
 
 # Largest reconstruction returned in one piece; beyond it, ask for a subset.
 MAX_RECONSTRUCT_CELLS = 5 * 10 ** 7

@@ -15,6 +15,7 @@ from ._objective.reconstruction import reconstruction_term, sample_positions
 from ._options.facets import (check_facet_cluster_counts, check_facet_schedule, facet_cluster_counts,
                       refine_facet_memberships, store_facet_attributes)
 from ._fold_in import fold_in_row_offsets
+from ._likelihoods import make_likelihood
 from ._nn.decoders import LatentPositionDecoder
 from ._nn.encoders import propagate
 from ._options.wiring import deep_memberships, option_configs, reorder_module_clusters
@@ -388,7 +389,7 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
         # (EncoderInput): their row and column sums say nothing about the clusters.
         data, encoder_input = prepare_training_data(
             csr, self.hidden_dim, device, int(seeds[-1]),
-            centre=self.likelihood_ == "gaussian" and layout_is_dense(csr))
+            centre=make_likelihood(self.likelihood_).real_valued and layout_is_dense(csr))
         best = None
         progress = Progress(self.verbose, self.n_init, phase_totals={
             "pretrain": self.pretrain_epochs, "train": self.max_iter})

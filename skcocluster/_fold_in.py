@@ -6,11 +6,10 @@ position and the fitted columns::
 
     a_i = argmax_a  sum_j log p(A_ij | alpha + a + b_j - ||X_i - Y_j||^2)
 
-The objective is concave in ``a`` for the three likelihoods (its curvature is minus the sum
-of the cells' variances), so Newton's method converges from the Poisson closed form
-``log(total) - log sum_j exp(eta_j)``, which is exact for Poisson, and after one step for
-the Gaussian. Totals are clipped as the training start clips them (``initial_eta``), so an
-empty row gets a large negative, finite offset instead of minus infinity.
+The likelihood solves it (``Likelihood.row_offsets``: Newton's method, or the Gaussian's
+closed form). Totals are clipped as the training start clips means
+(``Likelihood.clip_totals``), so an empty row gets a large negative, finite offset instead
+of minus infinity.
 
 Why not the training start's formula (the offset of the row's mean): the trained offsets
 move away from their starting values, and a new row scored with the starting formula is
@@ -21,31 +20,7 @@ scored under a different model than the training rows were, which biased the hel
 import numpy as np
 import torch
 
-NEWTON_STEPS = 25
-# Largest Newton step, in units of the decoder output (a guard for far-off starts).
-MAX_STEP = 5.0
 CHUNK_CELLS = 2 ** 22
-
-
-def clipped_totals(likelihood, csr):
-    """Row totals of ``csr``, clipped into the range whose maximiser is finite."""
-    totals = np.asarray(csr.sum(axis=1), dtype=np.float64).ravel()
-    n_cols = csr.shape[1]
-    if likelihood.name == "bernoulli":
-        return np.clip(totals, 0.5, n_cols - 0.5)
-    if likelihood.name == "poisson":
-        return np.maximum(totals, 0.5)
-    return totals
-
-
-def _mean_and_variance(likelihood, eta):
-    """Expected cell value and the curvature weight of each cell at ``eta``."""
-    mean = likelihood.expected(eta)
-    if likelihood.name == "bernoulli":
-        return mean, mean * (1.0 - mean)
-    if likelihood.name == "poisson":
-        return mean, mean
-    return mean, torch.ones_like(eta)
 
 
 @torch.no_grad()
@@ -69,7 +44,8 @@ def fold_in_row_offsets(decoder, likelihood, row_mean, column_mean, csr):
     offsets : Tensor of shape (M,)
     """
     n_rows, n_cols = csr.shape
-    totals = torch.as_tensor(clipped_totals(likelihood, csr), dtype=row_mean.dtype)
+    totals = np.asarray(csr.sum(axis=1), dtype=np.float64).ravel()
+    totals = torch.as_tensor(likelihood.clip_totals(totals, n_cols), dtype=row_mean.dtype)
     column_part = decoder.alpha.detach() + decoder.column_offset.detach()
     offsets = torch.empty(n_rows, dtype=row_mean.dtype)
     rows_per_chunk = max(1, CHUNK_CELLS // max(n_cols, 1))
@@ -79,14 +55,5 @@ def fold_in_row_offsets(decoder, likelihood, row_mean, column_mean, csr):
         sq_dist = (block.pow(2).sum(1, keepdim=True) + column_mean.pow(2).sum(1)
                    - 2.0 * block @ column_mean.T).clamp(min=0)
         base = column_part - sq_dist
-        target = totals[start:stop]
-        if likelihood.name == "gaussian":
-            offsets[start:stop] = (target - base.sum(1)) / n_cols
-            continue
-        offset = target.log() - torch.logsumexp(base, 1)
-        for _ in range(NEWTON_STEPS):
-            mean, variance = _mean_and_variance(likelihood, base + offset[:, None])
-            step = (target - mean.sum(1)) / variance.sum(1).clamp(min=1e-12)
-            offset = offset + step.clamp(-MAX_STEP, MAX_STEP)
-        offsets[start:stop] = offset
+        offsets[start:stop] = likelihood.row_offsets(totals[start:stop], base)
     return offsets

@@ -393,7 +393,7 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
             row_resp, column_resp = self._refine_partition(
                 csr, (row_resp, column_resp), own_name="variational",
                 own_if_inadequate=False)
-        elif self.block_refinement and self.likelihood_ in ("bernoulli", "poisson"):
+        elif self.block_refinement and not make_likelihood(self.likelihood_).real_valued:
             # The plain block models would pull facet 1 to a mix of the facets; the rows'
             # facets are refined each given the others, as the deep LBM does.
             n_column_clusters = int(np.prod([q for _, q in self._facet_counts]))

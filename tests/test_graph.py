@@ -6,7 +6,8 @@ import scipy.sparse as sp
 
 from skcocluster._data.validation import (as_csr, check_cluster_counts, check_n_clusters,
                                 check_values_for_likelihood, inverse_sqrt_degrees,
-                                normalise_adjacency, resolve_likelihood)
+                                normalise_adjacency)
+from skcocluster._likelihoods import resolve_likelihood
 
 
 def test_zero_degree_gets_zero_scale_not_inf():

@@ -9,8 +9,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
-LIKELIHOODS = ("auto", "bernoulli", "poisson", "gaussian")
-
+from .._likelihoods import make_likelihood
 
 def as_csr(X):
     """Return ``X`` (dense or any scipy.sparse format) as a float64 CSR matrix.
@@ -30,22 +29,6 @@ def as_csr(X):
     csr.sum_duplicates()
     csr.sort_indices()
     return csr
-
-
-def resolve_likelihood(csr, likelihood):
-    """The likelihood ``'auto'`` stands for, given the data.
-
-    Binary data (every stored value is 1) → ``'bernoulli'``; other non-negative data →
-    ``'poisson'``; data with negative values → ``'gaussian'``. Other names pass through.
-    """
-    if likelihood != "auto":
-        return likelihood
-    values = csr.data
-    if values.size == 0 or np.all(values == 1):
-        return "bernoulli"
-    if values.min() >= 0:
-        return "poisson"
-    return "gaussian"
 
 
 def check_values_for_likelihood(csr, likelihood, *, allow_empty=False,
@@ -68,18 +51,7 @@ def check_values_for_likelihood(csr, likelihood, *, allow_empty=False,
         raise ValueError("Input X contains NaN or infinity.")
     low = values.min() if values.size else 0.0
     high = values.max() if values.size else 0.0
-    if likelihood == "bernoulli" and (low < 0 or high > 1):
-        raise ValueError(
-            f"{estimator_name} with likelihood='bernoulli' needs entries in [0, 1], but X "
-            f"has values in [{low:g}, {high:g}]. Binarise a count matrix with (X > 0), scale "
-            "it into [0, 1] (for example X / X.max()), or use likelihood='poisson' (counts) "
-            "or 'gaussian' (real values).")
-    if likelihood == "poisson" and low < 0:
-        raise ValueError(
-            f"{estimator_name} with likelihood='poisson' needs non-negative entries, but X "
-            f"has values down to {low:g}. Use likelihood='gaussian' for real-valued data.")
-    if likelihood not in LIKELIHOODS[1:]:
-        raise ValueError(f"Unknown likelihood {likelihood!r}; expected one of {LIKELIHOODS}.")
+    make_likelihood(likelihood).check_values(low, high, estimator_name)
     if csr.nnz == 0 and not allow_empty:
         raise ValueError(
             f"X has no nonzero entry: there is no structure for {estimator_name} to co-cluster.")

@@ -285,23 +285,8 @@ def vector_log_likelihood(decoder, likelihood, z, batch, sampled_items, n_items)
     data = data.index_add(1, batch.owner, batch.values * eta_nz * likelihood.nonzero_scale)
     all_cells = likelihood.all_cells(eta_all).sum(-1) * (n_items / sampled_items.numel())
     constant = torch.zeros(z.shape[1], dtype=z.dtype, device=z.device)
-    constant = constant.index_add(0, batch.owner, cell_constant(likelihood, batch.values))
+    constant = constant.index_add(0, batch.owner, likelihood.cell_constant(batch.values))
     return data + all_cells + constant
-
-
-def cell_constant(likelihood, values):
-    """The part of a cell's log-likelihood free of ``eta`` (0 for a zero cell)."""
-    if likelihood.name == "poisson":
-        return -torch.lgamma(values + 1.0)
-    if likelihood.name == "gaussian":
-        return -values.pow(2) / (2.0 * likelihood.noise_var)
-    return torch.zeros_like(values)
-
-
-def cell_log_likelihood(likelihood, values, eta):
-    """Per-cell log-likelihood, constants included (for the per-cell joint bound)."""
-    return (values * eta * likelihood.nonzero_scale + likelihood.all_cells(eta)
-            + cell_constant(likelihood, values))
 
 
 def importance_weighted_bound(log_joint, mean, log_var, n_samples, gradient, generator):
@@ -455,7 +440,7 @@ class JointCellModel(nn.Module):
 
         def log_joint(w):
             eta = self.logits(z_rows, z_columns, w)
-            return cell_log_likelihood(likelihood, values, eta) + self.prior.log_prob(w)
+            return likelihood.cell_log_likelihood(values, eta) + self.prior.log_prob(w)
 
         return importance_weighted_bound(log_joint, mean, log_var, n_samples, gradient,
                                          generator)

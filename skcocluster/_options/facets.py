@@ -20,7 +20,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
 from .._data.validation import check_cluster_counts, check_n_clusters
-from .._refine.block_em import EPS
+from .._likelihoods import EPS, as_likelihood, make_likelihood
 from .._nn.facet_mixture import FacetMixturePrior
 
 # Two facets whose row partitions agree at least this much (ARI) count as the same one.
@@ -441,19 +441,6 @@ def _one_hot(codes, n_codes=None):
     return np.eye(n_codes)[codes]
 
 
-def _family(likelihood):
-    """Mean, variance and cumulant of one cell as functions of the natural parameter."""
-    if likelihood == "bernoulli":
-        def moments(theta):
-            mean = 1.0 / (1.0 + np.exp(-theta))
-            return mean, mean * (1.0 - mean), np.logaddexp(0.0, theta)
-    else:  # poisson
-        def moments(theta):
-            mean = np.exp(theta)
-            return mean, mean, mean
-    return moments
-
-
 def additive_natural_parameters(sums, counts, facet_part, context_part, likelihood,
                                 n_steps=ADDITIVE_NEWTON_STEPS):
     """Fit ``theta[k, s, q] = a[k, q] + b[s, q]`` to block sums by Newton steps.
@@ -479,7 +466,7 @@ def additive_natural_parameters(sums, counts, facet_part, context_part, likeliho
     -------
     facet_part, context_part : ndarray
     """
-    moments = _family(likelihood)
+    moments = as_likelihood(likelihood).moments
     for _ in range(n_steps):
         for part, axis in ((facet_part, 1), (context_part, 0)):
             mean, variance, _ = moments(facet_part[:, None, :] + context_part[None, :, :])
@@ -525,13 +512,10 @@ def conditional_block_em(csr, resp, context, other_resp, likelihood, n_iter=FACE
     linked = np.asarray(csr @ other_resp)  # (n, Q) sum of the node's cells per cluster
     sizes = other_resp.sum(0)  # (Q,)
     contexts = _one_hot(context)  # (n, S)
-    moments = _family(likelihood)
+    likelihood = as_likelihood(likelihood)
+    moments = likelihood.moments
     mean_value = max(linked.sum() / max(csr.shape[0] * csr.shape[1], 1), EPS)
-    if likelihood == "bernoulli":
-        mean_value = min(mean_value, 1 - EPS)
-        base = np.log(mean_value) - np.log1p(-mean_value)
-    else:
-        base = np.log(mean_value)
+    base = likelihood.natural_of_mean(mean_value)
     facet_part = np.full((resp.shape[1], sizes.size), base)
     context_part = np.zeros((contexts.shape[1], sizes.size))
     log_likelihood = -np.inf
@@ -713,7 +697,7 @@ def refine_facet_memberships(estimator, csr, fit, seed):
                    model.column_prior.facet_responsibilities(*estimator._column_posterior)]
     rows[0] = fit.row_resp.cpu().double().numpy()
     columns[0] = fit.column_resp.cpu().double().numpy()
-    if estimator.likelihood_ not in ("bernoulli", "poisson"):
+    if make_likelihood(estimator.likelihood_).real_valued:
         return rows[0], columns[0]
     n_column_clusters = int(np.prod([resp.shape[1] for resp in columns]))
     rows = refine_facets(csr, rows, n_column_clusters, estimator.likelihood_, seed)

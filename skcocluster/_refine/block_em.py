@@ -16,8 +16,7 @@ not depend on l, with the natural parameter ``theta`` and cumulant ``psi`` of th
 import numpy as np
 from scipy.special import log_softmax
 
-# Block probabilities (rates) are kept inside [EPS, 1 - EPS] (above EPS) so logs stay finite.
-EPS = 1e-6
+from .._likelihoods import EPS, as_likelihood
 
 
 def block_means(csr, row_resp, column_resp):
@@ -37,17 +36,6 @@ def block_noise_variance(csr, row_resp, column_resp):
     sums = row_resp.T @ (csr @ column_resp)
     residual = np.square(csr.data).sum() - (np.square(sums) / np.maximum(mass, EPS)).sum()
     return max(residual / (csr.shape[0] * csr.shape[1]), EPS)
-
-
-def natural_parameters(likelihood, block, noise_var=1.0):
-    """Natural parameter and cumulant of each block, both of shape (L, Q)."""
-    if likelihood == "bernoulli":
-        block = np.clip(block, EPS, 1 - EPS)
-        return np.log(block) - np.log1p(-block), -np.log1p(-block)
-    if likelihood == "poisson":
-        block = np.maximum(block, EPS)
-        return np.log(block), block
-    return block / noise_var, np.square(block) / (2 * noise_var)
 
 
 def side_memberships(csr, other_resp, proportions, natural, cumulant):
@@ -76,8 +64,8 @@ def _side_step(csr, row_resp, column_resp, likelihood):
     """New row memberships given the current ones (block parameters refitted first)."""
     block = block_means(csr, row_resp, column_resp)
     noise_var = block_noise_variance(csr, row_resp, column_resp) if (
-        likelihood == "gaussian") else 1.0
-    natural, cumulant = natural_parameters(likelihood, block, noise_var)
+        likelihood.has_noise_variance) else 1.0
+    natural, cumulant = likelihood.natural_parameters(block, noise_var)
     return side_memberships(csr, column_resp, row_resp.mean(0), natural, cumulant)
 
 
@@ -90,7 +78,7 @@ def refine_block_model(csr, row_resp, column_resp, *, likelihood="bernoulli", ma
     csr : sparse matrix of shape (M, P)
     row_resp : ndarray of shape (M, L)
     column_resp : ndarray of shape (P, Q)
-    likelihood : {'bernoulli', 'poisson', 'gaussian'}
+    likelihood : Likelihood or {'bernoulli', 'poisson', 'gaussian'}
     max_iter : int
     tol : float
         Stop when no membership moves by more than ``tol``.
@@ -101,6 +89,7 @@ def refine_block_model(csr, row_resp, column_resp, *, likelihood="bernoulli", ma
     noise_var : float
         The Gaussian noise variance at the end (1.0 for the other likelihoods).
     """
+    likelihood = as_likelihood(likelihood)
     csr_t = csr.T.tocsr()
     for _ in range(max_iter):
         new_rows = _side_step(csr, row_resp, column_resp, likelihood)
@@ -110,7 +99,7 @@ def refine_block_model(csr, row_resp, column_resp, *, likelihood="bernoulli", ma
         if shift < tol:
             break
     noise_var = block_noise_variance(csr, row_resp, column_resp) if (
-        likelihood == "gaussian") else 1.0
+        likelihood.has_noise_variance) else 1.0
     return row_resp, column_resp, noise_var
 
 

@@ -40,7 +40,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .block_em import EPS, block_noise_variance, refine_block_model, refine_degree_corrected
+from .._likelihoods import EPS, as_likelihood
+from .block_em import block_noise_variance, refine_block_model, refine_degree_corrected
 
 # Cells held out to score the candidates, and the seed that draws them (fixed, so that
 # the score is a deterministic function of the partition).
@@ -92,7 +93,7 @@ def candidates(csr, likelihood, deep, start=None, own_name="deep"):
     Parameters
     ----------
     csr : csr_matrix of shape (M, P)
-    likelihood : {'bernoulli', 'poisson', 'gaussian'}
+    likelihood : Likelihood or {'bernoulli', 'poisson', 'gaussian'}
     deep : tuple of ndarray
         The deep model's row and column memberships.
     start : tuple of ndarray, optional
@@ -104,6 +105,7 @@ def candidates(csr, likelihood, deep, start=None, own_name="deep"):
     -------
     candidates : list of Candidate
     """
+    likelihood = as_likelihood(likelihood)
     out = [Candidate(own_name, *deep, "deep")]
     sources = [(own_name, deep)] + ([("start", start)] if start is not None else [])
     for source, (rows, columns) in sources:
@@ -111,7 +113,7 @@ def candidates(csr, likelihood, deep, start=None, own_name="deep"):
             csr, rows, columns, likelihood=likelihood)
         out.append(Candidate(f"{source} + block EM", refined_rows, refined_columns, "block",
                              noise_var))
-        if likelihood != "gaussian":
+        if likelihood.non_negative:
             out.append(Candidate(f"{source} + degree-corrected EM",
                                  *refine_degree_corrected(csr, rows, columns),
                                  "degree_corrected"))
@@ -144,6 +146,7 @@ def held_out_score(csr, likelihood, row_labels, column_labels, held_out):
     estimated from the other cells. Returns the better of the plain and degree-corrected
     block models (the plain one only, for Gaussian data).
     """
+    likelihood = as_likelihood(likelihood)
     rows, cols, values = held_out
     n_row_clusters, n_column_clusters = row_labels.max() + 1, column_labels.max() + 1
     row_one_hot = np.eye(n_row_clusters)[row_labels]
@@ -157,8 +160,8 @@ def held_out_score(csr, likelihood, row_labels, column_labels, held_out):
     sums = row_one_hot.T @ (csr @ column_one_hot) - held_sums
     counts = np.outer(row_one_hot.sum(0), column_one_hot.sum(0)) - held_counts
     block = sums / np.maximum(counts, EPS)
-    scores = [_cell_log_likelihood(likelihood, values, block[r, c])]
-    if likelihood != "gaussian":
+    scores = [likelihood.mean_log_likelihood(values, block[r, c])]
+    if likelihood.non_negative:
         row_totals = np.asarray(csr.sum(axis=1)).ravel() - np.bincount(
             rows, values, minlength=csr.shape[0])
         column_totals = np.asarray(csr.sum(axis=0)).ravel() - np.bincount(
@@ -166,7 +169,7 @@ def held_out_score(csr, likelihood, row_labels, column_labels, held_out):
         omega = sums / np.maximum(np.outer(row_one_hot.T @ row_totals,
                                            column_one_hot.T @ column_totals), EPS)
         expected = row_totals[rows] * column_totals[cols] * omega[r, c]
-        scores.append(_cell_log_likelihood(likelihood, values, expected))
+        scores.append(likelihood.mean_log_likelihood(values, expected))
     return max(scores)
 
 
@@ -187,7 +190,7 @@ def one_sided_score(csr, likelihood, labels, held_out):
     Parameters
     ----------
     csr : csr_matrix of shape (M, P)
-    likelihood : {'bernoulli', 'poisson', 'gaussian'}
+    likelihood : Likelihood or {'bernoulli', 'poisson', 'gaussian'}
     labels : ndarray of int, shape (M,)
     held_out : tuple of ndarray
         Rows, columns and values of the held-out cells (:func:`held_out_cells`).
@@ -196,6 +199,7 @@ def one_sided_score(csr, likelihood, labels, held_out):
     -------
     score : float
     """
+    likelihood = as_likelihood(likelihood)
     rows, cols, values = held_out
     n_rows, n_cols = csr.shape
     n_clusters = int(labels.max()) + 1
@@ -215,8 +219,8 @@ def one_sided_score(csr, likelihood, labels, held_out):
     column_counts = n_rows - np.bincount(cols, minlength=n_cols)
     column_means = column_sums / np.maximum(column_counts, 1)
     plain = (sums + column_means[cols]) / (counts + 1.0)
-    scores = [_cell_log_likelihood(likelihood, values, plain)]
-    if likelihood != "gaussian":
+    scores = [likelihood.mean_log_likelihood(values, plain)]
+    if likelihood.non_negative:
         row_totals = np.asarray(csr.sum(axis=1)).ravel() - np.bincount(
             rows, values, minlength=n_rows)
         cluster_totals = np.bincount(labels, row_totals, minlength=n_clusters)
@@ -224,7 +228,7 @@ def one_sided_score(csr, likelihood, labels, held_out):
         column_shares = column_sums / max(column_sums.sum(), EPS)
         shares = (sums + pseudo_row * column_shares[cols]) / np.maximum(
             cluster_totals[held_clusters] + pseudo_row, EPS)
-        scores.append(_cell_log_likelihood(likelihood, values, row_totals[rows] * shares))
+        scores.append(likelihood.mean_log_likelihood(values, row_totals[rows] * shares))
     return max(scores)
 
 
@@ -265,17 +269,6 @@ def block_model_is_adequate(csr, likelihood, row_labels, column_labels, held_out
                                          (cols, rows, values)))
 
 
-def _cell_log_likelihood(likelihood, values, expected):
-    if likelihood == "bernoulli":
-        p = np.clip(expected, EPS, 1 - EPS)
-        return float(np.mean(values * np.log(p) + (1 - values) * np.log1p(-p)))
-    if likelihood == "poisson":
-        rate = np.maximum(expected, EPS)
-        return float(np.mean(values * np.log(rate) - rate))
-    residual = np.mean(np.square(values - expected))
-    return float(-0.5 * np.log(2 * np.pi * max(residual, EPS)) - 0.5)
-
-
 def select(csr, likelihood, pool, own_if_inadequate=True):
     """The candidate that fills every cluster and predicts held-out cells best, or the
     estimator's own partition (``pool[0]``) where the block model is not adequate to the
@@ -288,7 +281,7 @@ def select(csr, likelihood, pool, own_if_inadequate=True):
     Parameters
     ----------
     csr : csr_matrix of shape (M, P)
-    likelihood : {'bernoulli', 'poisson', 'gaussian'}
+    likelihood : Likelihood or {'bernoulli', 'poisson', 'gaussian'}
     pool : list of Candidate
         The estimator's own partition first (:func:`candidates`).
     own_if_inadequate : bool, default=True
@@ -300,6 +293,7 @@ def select(csr, likelihood, pool, own_if_inadequate=True):
     -------
     chosen : Candidate
     """
+    likelihood = as_likelihood(likelihood)
     held_out = held_out_cells(csr)
 
     def filled(candidate):
@@ -370,7 +364,7 @@ def choose_start_pair(csr, likelihood, row_starts, column_starts):
     Parameters
     ----------
     csr : csr_matrix of shape (M, P)
-    likelihood : {'bernoulli', 'poisson', 'gaussian'}
+    likelihood : Likelihood or {'bernoulli', 'poisson', 'gaussian'}
     row_starts, column_starts : list of StartDraw
 
     Returns
@@ -378,6 +372,7 @@ def choose_start_pair(csr, likelihood, row_starts, column_starts):
     row_start, column_start
         One element of each list.
     """
+    likelihood = as_likelihood(likelihood)
     if len(row_starts) == 1 and len(column_starts) == 1:
         return row_starts[0], column_starts[0]
     held_out = held_out_cells(csr)

@@ -9,8 +9,9 @@ produced the kept partition, which this mixin also serves.
 
 import numpy as np
 
+from .._likelihoods import make_likelihood
 from .block_em import (degree_corrected_memberships, degree_corrected_parameters,
-                      natural_parameters, side_memberships)
+                       side_memberships)
 from .selection import candidates, select
 
 # Model of new rows or columns (``_membership_models``) where the estimator's own model
@@ -82,8 +83,8 @@ class BlockRefinementMixin:
         if model == "block":
             block = self.block_probabilities_ if rows else self.block_probabilities_.T
             return side_memberships(csr, other_resp, proportions,
-                                    *natural_parameters(self.likelihood_, block,
-                                                        self._block_noise_var))
+                                    *make_likelihood(self.likelihood_).natural_parameters(
+                                        block, self._block_noise_var))
         if model == "degree_corrected":
             omega, row_mass, column_mass = self._degree_model
             return degree_corrected_memberships(

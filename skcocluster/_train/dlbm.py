@@ -117,21 +117,6 @@ class SingleFit:
     start_column_resp: object = None
 
 
-def initial_eta(likelihood, mean_values, n_cells):
-    """Decoder outputs whose expected values are ``mean_values`` (kept finite).
-
-    Means are clipped into ``[0.5 / n, 1 - 0.5 / n]`` (Bernoulli) or above ``0.5 / n``
-    (Poisson) first, so empty rows and columns get a large negative, finite output.
-    """
-    mean_values = np.asarray(mean_values, dtype=np.float64)
-    low = 0.5 / n_cells
-    if likelihood.name == "bernoulli":
-        mean_values = np.clip(mean_values, low, 1.0 - low)
-    elif likelihood.name == "poisson":
-        mean_values = np.maximum(mean_values, low)
-    return np.vectorize(likelihood.link, otypes=[np.float64])(mean_values)
-
-
 def first_layer_weights(singular, n_nodes, hidden_dim, init, generator, device):
     """Initial first-layer weights of one encoder, O(1) in size.
 
@@ -177,13 +162,13 @@ def build_model(data, config, init, generator, device):
     n_rows, n_cols = data.row_means.shape[0], data.column_means.shape[0]
     likelihood = make_likelihood(config.likelihood, noise_var=max(data.variance, 1e-6))
     row_offsets = column_offsets = None
-    alpha = float(initial_eta(likelihood, data.mean_value, n_rows * n_cols))
+    alpha = float(likelihood.initial_eta(data.mean_value, n_rows * n_cols))
     if config.degree_correction:
-        row_offsets = torch.as_tensor(initial_eta(likelihood, data.row_means, n_cols)
-                                      - initial_eta(likelihood, data.mean_value, n_cols),
+        row_offsets = torch.as_tensor(likelihood.initial_eta(data.row_means, n_cols)
+                                      - likelihood.initial_eta(data.mean_value, n_cols),
                                       dtype=torch.float32, device=device)
-        column_offsets = torch.as_tensor(initial_eta(likelihood, data.column_means, n_rows)
-                                         - initial_eta(likelihood, data.mean_value, n_rows),
+        column_offsets = torch.as_tensor(likelihood.initial_eta(data.column_means, n_rows)
+                                         - likelihood.initial_eta(data.mean_value, n_rows),
                                          dtype=torch.float32, device=device)
     cpu_generator = _cpu_generator(generator)
     mean_head = None
@@ -242,7 +227,7 @@ def reconstruction(model, data, config, posteriors, generator):
 
 def update_noise_variance(model, data, posteriors):
     """Closed-form update of the Gaussian noise variance at the posterior means."""
-    if model.likelihood.name == "gaussian":
+    if model.likelihood.has_noise_variance:
         model.likelihood.noise_var = gaussian_noise_variance(
             model.decoder, posteriors[0].detach(), posteriors[2].detach(), data.cells)
 

@@ -34,7 +34,6 @@ from .._options.neighbour_graph import batch_graph_divergence
 from .._likelihoods import make_likelihood
 from .._nn.vae import (FacetMixturePrior, SparseBatch, VariationalCoclusteringModule,
                       mutual_information, vector_log_likelihood)
-from .dlbm import initial_eta
 from .._refine.selection import choose_start_pair
 from .._start.mixtures import fit_mixture, fit_mixtures, set_mixture_start, set_prior
 
@@ -230,9 +229,9 @@ def prepare_data(csr, config, device, random_state):
         total_mass=float(np.abs(csr.data).sum()), noise_var=noise_var,
         row_spectral=spectral_directions(csr, k, random_state) if spectral else None,
         column_spectral=spectral_directions(csr_t, k, random_state) if spectral else None,
-        row_item_eta=initial_eta(likelihood, column_means, n_rows).astype(np.float32),
-        column_item_eta=initial_eta(likelihood, row_means, n_cols).astype(np.float32),
-        cell_eta=float(initial_eta(likelihood, mean, n_cells)))
+        row_item_eta=likelihood.initial_eta(column_means, n_rows).astype(np.float32),
+        column_item_eta=likelihood.initial_eta(row_means, n_cols).astype(np.float32),
+        cell_eta=float(likelihood.initial_eta(mean, n_cells)))
 
 
 def gather(side, ids):

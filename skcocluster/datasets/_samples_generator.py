@@ -19,9 +19,10 @@ from scipy.spatial.distance import cdist
 from scipy.special import expit
 from sklearn.utils import check_random_state
 
+from .._likelihoods import NAMES as _LIKELIHOODS, make_likelihood
+
 __all__ = ["make_lbm", "make_latent_position_blocks"]
 
-_LIKELIHOODS = ("bernoulli", "poisson", "gaussian")
 
 
 # --------------------------------------------------------------------------
@@ -158,12 +159,7 @@ def _check_block_params(block_params, shape, likelihood):
         )
     if not np.all(np.isfinite(block_params)):
         raise ValueError("block_params must be finite.")
-    if likelihood == "bernoulli" and np.any((block_params < 0) | (block_params > 1)):
-        raise ValueError(
-            "block_params must be probabilities in [0, 1] for likelihood='bernoulli'."
-        )
-    if likelihood == "poisson" and np.any(block_params < 0):
-        raise ValueError("block_params must be non-negative rates for likelihood='poisson'.")
+    make_likelihood(likelihood).check_block_params(block_params)
     return block_params
 
 
@@ -181,12 +177,7 @@ def _random_block_params(shape, likelihood, rng):
     -------
     block_params : ndarray of shape (n_row_clusters, n_column_clusters)
     """
-    if likelihood == "bernoulli":
-        return rng.uniform(0.05, 0.6, size=shape)
-    if likelihood == "poisson":
-        # Gamma(shape=2, scale=0.5): mean 1, variance 0.5, rarely near 0.
-        return rng.gamma(2.0, 0.5, size=shape)
-    return rng.standard_normal(size=shape)
+    return make_likelihood(likelihood).random_block_params(shape, rng)
 
 
 # --------------------------------------------------------------------------
@@ -298,12 +289,7 @@ def _dense_cells(cell_params, likelihood, noise_std, rng):
     -------
     X : ndarray of shape (n_rows, n_cols), dtype float64
     """
-    if likelihood == "bernoulli":
-        probabilities = np.minimum(cell_params, 1.0)
-        return (rng.random_sample(cell_params.shape) < probabilities).astype(np.float64)
-    if likelihood == "poisson":
-        return rng.poisson(cell_params).astype(np.float64)
-    return cell_params + noise_std * rng.standard_normal(cell_params.shape)
+    return make_likelihood(likelihood).sample_cells(cell_params, rng, noise_std)
 
 
 # --------------------------------------------------------------------------
@@ -597,7 +583,7 @@ def _check_lbm_options(likelihood, noise_std, row_degree_spread, column_degree_s
     noise_std = _check_non_negative_float(noise_std, "noise_std")
     row_degree_spread = _check_non_negative_float(row_degree_spread, "row_degree_spread")
     column_degree_spread = _check_non_negative_float(column_degree_spread, "column_degree_spread")
-    if likelihood == "gaussian":
+    if make_likelihood(likelihood).real_valued:
         if sparse:
             raise ValueError(
                 "sparse=True is not available for likelihood='gaussian': Gaussian cells "
