@@ -7,9 +7,9 @@ import pytest
 
 import skcocluster._refine.stage as refinement
 from skcocluster._refine.stage import BlockRefinementMixin
-from skcocluster._refine.selection import (Candidate, _values_at, block_model_is_adequate,
-                                    candidates, fills_all_clusters, held_out_cells,
-                                    held_out_score, one_sided_score, select)
+from skcocluster._refine.held_out import (_values_at, block_model_is_adequate, held_out_cells,
+                                          held_out_score, one_sided_score)
+from skcocluster._refine.selection import Candidate, candidates, fills_all_clusters, select
 from skcocluster.datasets import make_lbm
 from skcocluster.metrics import coclustering_adjusted_rand_score
 

@@ -1,5 +1,5 @@
 """The starts of both estimators: several clusterings of the initial positions per side, the
-pair kept by held-out prediction (``_selection.choose_start_pair``); and the spectral first
+pair kept by held-out prediction (``_start.choice.choose_start_pair``); and the spectral first
 layer and Gaussian mixtures of VariationalCoclustering (``_variational_start.py``)."""
 
 import warnings
@@ -11,7 +11,7 @@ from sklearn.cluster import SpectralCoclustering
 from sklearn.exceptions import ConvergenceWarning
 
 from skcocluster import DeepLatentBlockCoclustering, VariationalCoclustering
-from skcocluster._refine.selection import StartDraw, choose_start_pair
+from skcocluster._start.choice import StartDraw, choose_start_pair
 from skcocluster._start.mixtures import fit_mixtures
 from skcocluster._train.variational import normalised_inputs, spectral_directions
 from skcocluster.datasets import make_lbm

@@ -3,7 +3,7 @@
 
 Several mixtures are fitted on each side's latent means, each from its own k-means++
 draw, and the pair of row and column partitions that best predicts held-out cells under
-the block model is kept (``_selection.choose_start_pair``, the criterion of the final
+the block model is kept (``_start.choice.choose_start_pair``, the criterion of the final
 selection). The mixtures' own bound is not the criterion: on the imbalanced planted case
 (row proportions 0.5/0.25/0.15/0.1) it prefers a balanced partition of the spectral
 coordinates (row ARI 0.57) to the planted one (0.92), while the block model's held-out
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from sklearn.mixture import GaussianMixture
 
-from .._refine.selection import StartDraw
+from .choice import StartDraw
 
 
 # Mixtures fitted per side, each from one k-means++ draw (seeds seed, seed + 1, ...). On the

@@ -18,7 +18,7 @@ from .clustering_module import (alternate_with_modules, attach_modules,
 from .._options.neighbour_graph import graph_terms
 from .._likelihoods import make_likelihood
 from .._nn.model import DeepLatentBlockModel, standard_normal_kl
-from .._refine.selection import StartDraw, choose_start_pair
+from .._start.choice import StartDraw, choose_start_pair
 
 # Pretraining pulls the positions only lightly towards N(0, I) (model.md, finding 5).
 PRETRAIN_KL_WEIGHT = 1e-4
@@ -311,7 +311,7 @@ def kmeans_start(model, data, config, seed):
 
     ``N_KMEANS_DRAWS`` k-means runs per side, one k-means++ draw each; the pair of row and
     column partitions kept is the one that best predicts held-out cells under the block
-    model (``_selection.choose_start_pair``), not the one of least inertia: on imbalanced
+    model (``_start.choice.choose_start_pair``), not the one of least inertia: on imbalanced
     planted blocks the least inertia is often a balanced cut (``benchmarks/README.md``,
     "What changed the start"). With several facets, facet 1's factorial k-means.
 

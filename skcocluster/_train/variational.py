@@ -34,7 +34,7 @@ from .._options.neighbour_graph import batch_graph_divergence
 from .._likelihoods import make_likelihood
 from .._nn.vae import (FacetMixturePrior, SparseBatch, VariationalCoclusteringModule,
                       mutual_information, vector_log_likelihood)
-from .._refine.selection import choose_start_pair
+from .._start.choice import choose_start_pair
 from .._start.mixtures import fit_mixture, fit_mixtures, set_mixture_start, set_prior
 
 # Epochs compared by the stopping rule: the mean objective of the last WINDOW epochs
@@ -393,7 +393,7 @@ def pretrain_cells(model, ctx, progress):
 def start_mixtures(model, data, config, seed, device):
     """Start both mixture priors from Gaussian mixtures on the latent means, choosing the
     pair of row and column mixtures by held-out prediction (``_variational_start``,
-    ``_selection.choose_start_pair``)."""
+    ``_start.choice.choose_start_pair``)."""
     if isinstance(model.rows.prior, FacetMixturePrior):
         start_facet_mixtures(model, data, seed, device)
         return
