@@ -12,8 +12,9 @@ from ._base import BaseCoclustering
 from ._data.device import (cell_data, layout_is_dense, prepare_training_data, resolve_device,
                       to_torch_operator)
 from ._objective.reconstruction import reconstruction_term, sample_positions
-from ._options.facets import (check_facet_cluster_counts, check_facet_schedule, facet_cluster_counts,
-                      refine_facet_memberships, store_facet_attributes)
+from ._options.facets import (check_facet_cluster_counts, check_facet_schedule,
+                              facet_cluster_counts, store_facet_attributes)
+from ._refine.facets import refine_facet_memberships
 from ._fold_in import fold_in_row_offsets
 from ._likelihoods import make_likelihood
 from ._nn.decoders import LatentPositionDecoder

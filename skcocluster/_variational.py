@@ -11,8 +11,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseCoclustering
 from ._data.device import resolve_device
-from ._options.facets import (check_facet_cluster_counts, facet_cluster_counts, refine_facets,
-                      store_facet_memberships)
+from ._options.facets import (check_facet_cluster_counts, facet_cluster_counts,
+                              store_facet_memberships)
+from ._refine.facets import refine_facets
 from ._likelihoods import make_likelihood
 from ._options.wiring import graph_option
 from ._train.progress import Progress

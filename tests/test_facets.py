@@ -15,9 +15,11 @@ from sklearn.metrics import adjusted_rand_score
 from skcocluster import DeepLatentBlockCoclustering
 from skcocluster._data.device import cell_data
 from skcocluster._objective.reconstruction import reconstruction_term
-from skcocluster._options.facets import (additive_natural_parameters, conditional_block_em,
-                                 facet_cluster_counts, factorial_kmeans, fade_weights,
-                                 joint_codes, warn_on_duplicate_facets)
+from skcocluster._options.facets import facet_cluster_counts, warn_on_duplicate_facets
+from skcocluster._refine.facets import (additive_natural_parameters, conditional_block_em,
+                                        joint_codes)
+from skcocluster._start.factorial import factorial_kmeans
+from skcocluster._train.facets import fade_weights
 from skcocluster._nn.decoders import LatentPositionDecoder
 from skcocluster._nn.facet_mixture import FacetMixturePrior, facet_sq_distances
 from skcocluster._likelihoods import make_likelihood

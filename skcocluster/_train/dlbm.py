@@ -11,8 +11,8 @@ import torch
 from sklearn.cluster import KMeans
 
 from .._objective.reconstruction import gaussian_noise_variance, reconstruction_term, sample_positions
-from .._options.facets import (SettledLabels, begin_epoch, facet_start_resp, faded_positions,
-                      is_faceted, settled_epoch)
+from .facets import (SettledLabels, begin_epoch, facet_start_resp, faded_positions, is_faceted,
+                     settled_epoch)
 from .clustering_module import (alternate_with_modules, attach_modules,
                                final_state_with_modules, module_start)
 from .._options.neighbour_graph import graph_terms

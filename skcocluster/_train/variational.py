@@ -29,7 +29,7 @@ from sklearn.cluster import KMeans
 from sklearn.preprocessing import normalize
 from sklearn.utils.extmath import randomized_svd
 
-from .._options.facets import additive_tables, factorial_kmeans
+from .._start.factorial import additive_tables, factorial_kmeans
 from .._options.neighbour_graph import batch_graph_divergence
 from .._likelihoods import make_likelihood
 from .._nn.vae import (FacetMixturePrior, SparseBatch, VariationalCoclusteringModule,
