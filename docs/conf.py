@@ -113,6 +113,9 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"skcocluster {release}"
 html_static_path = []
 html_show_sourcelink = False
+# The left panel lists every page (docs/_templates/sidebar-site-nav.html says why the
+# theme's default panel was empty on this site).
+html_sidebars = {"**": ["sidebar-site-nav.html"]}
 html_theme_options = {
     "navbar_align": "left",
     "show_toc_level": 2,
