@@ -7,7 +7,8 @@ Build (from the repository root)::
 
 The gallery (``examples/``) is executed during the build; set the environment variable
 ``SKCOCLUSTER_DOCS_NO_GALLERY=1`` to build the pages without running it. Nothing is
-downloaded at build time (no intersphinx).
+downloaded at build time (no intersphinx), and the pages need no network to display
+(MathJax comes with them).
 """
 
 import os
@@ -48,6 +49,11 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax 3 shipped with the pages: the package (docs extra) sets mathjax_path to its
+    # own copy and copies it into _static/mathjax/ at the end of the build, so formulas
+    # render with no network (the default loads MathJax from a CDN, and offline the
+    # formulas stayed raw LaTeX).
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
