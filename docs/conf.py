@@ -103,7 +103,9 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "doc_module": ("skcocluster",),
     "backreferences_dir": os.path.join("generated", "backreferences"),
-    "reference_url": {"skcocluster": None},
+    # No reference_url (deprecated and ignored since sphinx-gallery 0.22): the names in
+    # the examples' code link to the pages being built on their own, and external
+    # packages would come from intersphinx_mapping, which this offline build does not use.
     "plot_gallery": "False" if os.environ.get("SKCOCLUSTER_DOCS_NO_GALLERY") else "True",
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
