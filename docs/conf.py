@@ -7,7 +7,8 @@ Build (from the repository root)::
 
 The gallery (``examples/``) is executed during the build; set the environment variable
 ``SKCOCLUSTER_DOCS_NO_GALLERY=1`` to build the pages without running it. Nothing is
-downloaded at build time (no intersphinx).
+downloaded at build time (no intersphinx), and the pages need no network to display
+(MathJax comes with them).
 """
 
 import os
@@ -48,6 +49,11 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # MathJax 3 shipped with the pages: the package (docs extra) sets mathjax_path to its
+    # own copy and copies it into _static/mathjax/ at the end of the build, so formulas
+    # render with no network (the default loads MathJax from a CDN, and offline the
+    # formulas stayed raw LaTeX).
+    "sphinx-mathjax-offline",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
@@ -97,7 +103,9 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "doc_module": ("skcocluster",),
     "backreferences_dir": os.path.join("generated", "backreferences"),
-    "reference_url": {"skcocluster": None},
+    # No reference_url (deprecated and ignored since sphinx-gallery 0.22): the names in
+    # the examples' code link to the pages being built on their own, and external
+    # packages would come from intersphinx_mapping, which this offline build does not use.
     "plot_gallery": "False" if os.environ.get("SKCOCLUSTER_DOCS_NO_GALLERY") else "True",
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
@@ -113,6 +121,9 @@ html_theme = "pydata_sphinx_theme"
 html_title = f"skcocluster {release}"
 html_static_path = []
 html_show_sourcelink = False
+# The left panel lists every page (docs/_templates/sidebar-site-nav.html says why the
+# theme's default panel was empty on this site).
+html_sidebars = {"**": ["sidebar-site-nav.html"]}
 html_theme_options = {
     "navbar_align": "left",
     "show_toc_level": 2,
