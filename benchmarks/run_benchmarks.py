@@ -8,7 +8,9 @@ mean ± std over the seeds) and, when matplotlib is importable, two plots::
 Two parts (``--part real|simulated|all``):
 
 * real: the document x word corpora of ``--data-dir`` (table ``CORPORA``), documents scored
-  against their classes (NMI, ARI, Hungarian-matched accuracy);
+  against their classes (NMI, ARI, Hungarian-matched accuracy); a corpus not found there (all
+  of them without ``--data-dir``) is taken from ``skcocluster.datasets.fetch_corpus``, which
+  downloads it once into the scikit-learn data home;
 * simulated: matrices drawn from ``skcocluster.datasets.make_lbm``: difficulty sweeps (diagonal
   blocks with a shrinking lift, growing degree heterogeneity), a 5 x 3 checkerboard, imbalanced
   proportions, and a size sweep from 1k to 20k rows (sparse matrices for the large ones), scored
@@ -46,7 +48,7 @@ from sklearn.cluster import KMeans, SpectralBiclustering, SpectralCoclustering
 from sklearn.feature_extraction.text import TfidfTransformer
 
 from skcocluster import DeepLatentBlockCoclustering
-from skcocluster.datasets import load_matlab, make_lbm
+from skcocluster.datasets import fetch_corpus, load_matlab, make_lbm
 from skcocluster.metrics import clustering_scores, coclustering_scores
 
 # --------------------------------------------------------------------------------------------
@@ -54,7 +56,8 @@ from skcocluster.metrics import clustering_scores, coclustering_scores
 # --------------------------------------------------------------------------------------------
 
 # Real corpora: file in --data-dir, the keys of its matrix and labels, and its number of
-# classes (the number of clusters every method is asked for). See shared/data/README.md.
+# classes (the number of clusters every method is asked for). See shared/data/README.md. A
+# file not in --data-dir is fetched by name: skcocluster.datasets.fetch_corpus(name).
 CORPORA = {
     "cstr": dict(file="cstr.mat", matrix_key="fea", labels_key="gnd", n_classes=4),
     "classic3": dict(file="classic3.mat", matrix_key="A", labels_key="labels", n_classes=3),
@@ -109,15 +112,40 @@ def log(message):
 # Dataset specifications: plain dicts, so that they pickle to the child and dump to JSON
 # --------------------------------------------------------------------------------------------
 
-def real_datasets(data_dir, names=None):
+def corpus_path(name, data_dir, fetch):
+    """Path of a corpus' ``.mat`` file, or None (reported) when it cannot be had.
+
+    The file of ``data_dir`` when it is there; otherwise, if ``fetch``, the copy cached by
+    ``skcocluster.datasets.fetch_corpus`` (downloaded once into the scikit-learn data home,
+    here in the parent so that the fits do not race to download it).
+    """
+    path = None if data_dir is None else os.path.join(data_dir, CORPORA[name]["file"])
+    if path is not None and os.path.exists(path):
+        return path
+    if not fetch:
+        log(f"skip {name}: {path} not found" if path else f"skip {name}: no data_dir")
+        return None
+    try:
+        fetched = fetch_corpus(name).filename
+    except OSError as error:
+        log(f"skip {name}: not in --data-dir and not fetched ({error})")
+        return None
+    log(f"{name}: {fetched} (from fetch_corpus)")
+    return fetched
+
+
+def real_datasets(data_dir, names=None, fetch=False):
     """Specs of the corpora of ``CORPORA`` found in ``data_dir`` (missing ones are reported).
 
     Parameters
     ----------
-    data_dir : str
-        Folder holding the ``.mat`` files.
+    data_dir : str or None
+        Folder holding the ``.mat`` files; None: no folder (every corpus is fetched).
     names : list of str or None
         Corpora to keep (case-insensitive); None keeps all of ``CORPORA``.
+    fetch : bool
+        Whether a corpus missing from ``data_dir`` is taken from
+        ``skcocluster.datasets.fetch_corpus`` (downloaded if not cached) instead of skipped.
 
     Returns
     -------
@@ -130,9 +158,8 @@ def real_datasets(data_dir, names=None):
     for name, entry in CORPORA.items():
         if wanted is not None and name.lower() not in wanted:
             continue
-        path = os.path.join(data_dir, entry["file"])
-        if not os.path.exists(path):
-            log(f"skip {name}: {path} not found")
+        path = corpus_path(name, data_dir, fetch)
+        if path is None:
             continue
         specs.append(dict(part="real", name=name, kind="matlab", path=path,
                           matrix_key=entry["matrix_key"], labels_key=entry["labels_key"],
@@ -790,8 +817,10 @@ def _dlbm_params(text):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default="../shared/data",
-                        help="folder of the .mat corpora (default ../shared/data)")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder of the .mat corpora, e.g. ../shared/data; a corpus not "
+                             "there (all without it) is fetched into the scikit-learn data "
+                             "home (skcocluster.datasets.fetch_corpus, downloaded once)")
     parser.add_argument("--out", default="benchmarks/results", help="output folder")
     parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 5)")
     parser.add_argument("--part", choices=("real", "simulated", "all"), default="all")
@@ -869,7 +898,7 @@ def main(argv=None):
     options = dict(dlbm_params=args.dlbm_params, isolate=not args.no_isolate, on_record=save,
                    warmup=not args.no_warmup, jobs=args.jobs)
     if args.part in ("real", "all"):
-        specs = real_datasets(args.data_dir, args.corpora)
+        specs = real_datasets(args.data_dir, args.corpora, fetch=True)
         keys = resolve_methods(args.methods, args.input)
         log(f"real corpora: {len(specs)} x {len(keys)} methods x {args.seeds} seeds")
         records += run_jobs(specs, keys, args.seeds, **options)
