@@ -24,7 +24,7 @@ from skcocluster._options.neighbour_graph import (GRAPH_LOG_VAR_FLOOR, Edges, Gr
                                           batch_graph_divergence, graph_divergence,
                                           neighbour_graphs, symmetric_gaussian_kl)
 from skcocluster._likelihoods import make_likelihood
-from skcocluster._nn.vae import FacetMixturePrior
+from skcocluster._nn.vae import LearntFacetMixture
 from skcocluster._train.variational import (StepContext, build_model, column_facet_labels,
                                                epoch_batches, gather, graph_term, prepare_data,
                                                side_data, term_weights)
@@ -277,7 +277,7 @@ def matched_ari(truths, found):
 
 def test_facet_prior_is_the_sum_of_one_mixture_per_facet():
     torch.manual_seed(0)
-    prior = FacetMixturePrior([3, 2], 2)
+    prior = LearntFacetMixture([3, 2], 2)
     z = torch.randn(5, 4)
     expected = (prior.facets[0].log_prob(z[:, :2]) + prior.facets[1].log_prob(z[:, 2:]))
     torch.testing.assert_close(prior.log_prob(z), expected)
@@ -337,7 +337,7 @@ def test_warns_when_two_facets_find_the_same_partition(two_partitions, monkeypat
         first = prior.facets[0].responsibilities(prior.block(z, 0))
         return [first, first]
 
-    monkeypatch.setattr(FacetMixturePrior, "facet_responsibilities", same_partition_twice)
+    monkeypatch.setattr(LearntFacetMixture, "facet_responsibilities", same_partition_twice)
     model = VariationalCoclustering([3, 3], n_facets=2, block_refinement=False,
                                     **{**FACETS, "max_iter": 2})
     with pytest.warns(ConvergenceWarning, match="Facets 1 and 2 found the same row partition"):

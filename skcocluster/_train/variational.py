@@ -18,24 +18,27 @@ neighbour-graph regulariser (``_neighbour_graph.py``), estimated from the edges 
 step's batches.
 """
 
-import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn.cluster import KMeans
-from sklearn.preprocessing import normalize
-from sklearn.utils.extmath import randomized_svd
 
 from .._start.factorial import additive_tables, factorial_kmeans
 from .._options.neighbour_graph import batch_graph_divergence
 from .._likelihoods import make_likelihood
-from .._nn.vae import (FacetMixturePrior, SparseBatch, VariationalCoclusteringModule,
+from .._data.variational import (CHUNK, VariationalData, draw_cells, epoch_batches, gather,
+                                 normalised_inputs, prepare_data, sampled_items, side_data,
+                                 side_first_layer, side_memberships, sparse_product,
+                                 spectral_directions)
+from .._nn.vae import (LearntFacetMixture, VariationalCoclusteringModule,
                       mutual_information, vector_log_likelihood)
 from .._start.choice import choose_start_pair
 from .._start.mixtures import fit_mixture, fit_mixtures, set_mixture_start, set_prior
+
+# Re-exported for the estimator and the tests, which import them from here.
+__all__ = ["CHUNK", "normalised_inputs", "prepare_data", "side_data", "spectral_directions"]
 
 # Epochs compared by the stopping rule: the mean objective of the last WINDOW epochs
 # against the WINDOW before (a smoothed objective: one epoch's estimate is noisy).
@@ -44,11 +47,6 @@ STOPPING_WINDOW = 5
 FINAL_OBJECTIVE_SEED = 12345
 # Cells of a batch that enter the cell-level InfoNCE (its cost is quadratic in this).
 MAX_CONTRAST_CELLS = 256
-# Rows or columns encoded at once when computing all memberships without gradients.
-CHUNK = 4096
-# Cost of a decoder logit taken by gather (a nonzero) relative to one taken by matmul
-# (measured on CPU: gathers and their scatter-add backward are an order slower).
-GATHER_COST = 16
 # With init='spectral', the random part of the first layer is scaled by this.
 SPECTRAL_RANDOM_SCALE = 0.05
 TERMS = ("row_bound", "column_bound", "cell_bound", "row_contrast", "column_contrast",
@@ -97,42 +95,6 @@ class VariationalConfig:
 
 
 @dataclass
-class SideData:
-    """One side's vectors (rows of ``A``, or of ``A^T``) as CSR tensors on the device.
-
-    ``values`` are raw (scored by the likelihood), ``inputs`` normalised (read by the
-    encoders: ``sign(a) log1p|a|`` then l2 per vector), ``keys`` the sorted flat positions
-    ``i * n_items + j`` of the nonzeros (to reject nonzero cells when drawing zero cells).
-    """
-
-    indptr: torch.Tensor
-    indices: torch.Tensor
-    values: torch.Tensor
-    inputs: torch.Tensor
-    keys: torch.Tensor
-    n_vectors: int
-    n_items: int
-
-
-@dataclass
-class VariationalData:
-    """The data on the device, prepared once for all restarts."""
-
-    rows: SideData
-    columns: SideData
-    # The validated matrix on the CPU: the mixture start scores partitions on it.
-    csr: sp.csr_matrix
-    n_nonzero: int
-    total_mass: float
-    noise_var: float
-    row_spectral: np.ndarray
-    column_spectral: np.ndarray
-    row_item_eta: np.ndarray
-    column_item_eta: np.ndarray
-    cell_eta: float
-
-
-@dataclass
 class VariationalFit:
     """The outcome of one restart."""
 
@@ -152,111 +114,6 @@ class VariationalFit:
 
 
 # ---------------------------------------------------------------------------- data
-def normalised_inputs(csr):
-    """``sign(a) log1p|a|`` then l2 per row: what the encoders read (a new CSR matrix)."""
-    inputs = csr.copy()
-    inputs.data = np.sign(inputs.data) * np.log1p(np.abs(inputs.data))
-    return normalize(inputs, norm="l2", copy=False)
-
-
-def side_data(csr, device):
-    """A validated CSR matrix (float64, sorted indices) as :class:`SideData` on ``device``."""
-    inputs = normalised_inputs(csr)
-    n_vectors, n_items = csr.shape
-    owners = np.repeat(np.arange(n_vectors, dtype=np.int64), np.diff(csr.indptr))
-    keys = owners * n_items + csr.indices.astype(np.int64)
-
-    def tensor(array, dtype):
-        return torch.as_tensor(np.ascontiguousarray(array), dtype=dtype, device=device)
-
-    return SideData(indptr=tensor(csr.indptr, torch.int64),
-                    indices=tensor(csr.indices, torch.int64),
-                    values=tensor(csr.data, torch.float32),
-                    inputs=tensor(inputs.data, torch.float32),
-                    keys=tensor(keys, torch.int64), n_vectors=n_vectors, n_items=n_items)
-
-
-def spectral_directions(csr, n_components, random_state):
-    """First-layer weights from the leading singular vectors of the item-normalised inputs.
-
-    The inputs ``x`` (one row per vector, see :func:`normalised_inputs`) are divided per
-    item by the square root of the item's total absolute input, ``x D^-1/2``, as spectral co-clustering
-    normalises both sides; the weights ``D^-1/2 V`` then map a vector to its coordinates
-    on the leading right singular vectors ``V`` of that matrix, scaled so that the leading
-    coordinate is of order 1 and the others keep their singular-value ratios (so that
-    noise directions stay small). Without the item normalisation, frequent items dominate
-    the directions: on imbalanced planted blocks (seeds 0-7) a Gaussian mixture on the
-    coordinates found the planted rows (ARI 0.9 or more) for 1 seed of 8, against 4 of 8
-    with it, and the fitted model's CARI averaged 0.68 against 0.86 over seeds 0-5
-    (``benchmarks/README.md``, "What changed the start").
-
-    Returns
-    -------
-    weights : ndarray of shape (n_items, k)
-    """
-    inputs = normalised_inputs(csr)
-    k = min(n_components, min(csr.shape) - 1)
-    if k < 1:
-        return np.zeros((csr.shape[1], 0))
-    item_totals = np.asarray(abs(inputs).sum(axis=0)).ravel()  # signed real values too
-    item_scale = 1.0 / np.sqrt(np.maximum(item_totals, 1e-12))
-    item_scale[item_totals <= 0] = 0.0  # an empty item carries nothing
-    _, singular, vt = randomized_svd(inputs @ sp.diags(item_scale), k, n_iter=4,
-                                     random_state=random_state)
-    scale = math.sqrt(csr.shape[0]) / max(singular[0], 1e-8)
-    return (item_scale[:, None] * vt.T * scale).astype(np.float32)
-
-
-def prepare_data(csr, config, device, random_state):
-    """Move both sides to ``device`` and take the spectral directions (once per fit)."""
-    csr_t = sp.csr_matrix(csr.T)
-    csr_t.sort_indices()
-    n_cells = csr.shape[0] * csr.shape[1]
-    mean = csr.sum() / n_cells
-    noise_var = max(float(np.square(csr.data).sum()) / n_cells - mean ** 2, 1e-6)
-    # The block structure lives in the leading singular vectors; a few beyond the number
-    # of clusters (of every facet) are kept, the rest of the first layer stays random.
-    counts = config.facet_counts or [(config.n_row_clusters, config.n_column_clusters)]
-    k = min(config.hidden_dim // 2, 2 * sum(max(pair) for pair in counts) + 2)
-    spectral = config.init == "spectral"
-    likelihood = make_likelihood(config.likelihood, noise_var)
-    n_rows, n_cols = csr.shape
-    column_means = np.asarray(csr.sum(0)).ravel() / n_rows
-    row_means = np.asarray(csr.sum(1)).ravel() / n_cols
-    return VariationalData(
-        rows=side_data(csr, device), columns=side_data(csr_t, device), csr=csr,
-        n_nonzero=csr.nnz,
-        total_mass=float(np.abs(csr.data).sum()), noise_var=noise_var,
-        row_spectral=spectral_directions(csr, k, random_state) if spectral else None,
-        column_spectral=spectral_directions(csr_t, k, random_state) if spectral else None,
-        row_item_eta=likelihood.initial_eta(column_means, n_rows).astype(np.float32),
-        column_item_eta=likelihood.initial_eta(row_means, n_cols).astype(np.float32),
-        cell_eta=float(likelihood.initial_eta(mean, n_cells)))
-
-
-def gather(side, ids):
-    """The vectors ``ids`` (LongTensor) of a side as a :class:`SparseBatch`."""
-    starts = side.indptr[ids]
-    lengths = side.indptr[ids + 1] - starts
-    owner = torch.repeat_interleave(torch.arange(ids.numel(), device=ids.device), lengths)
-    offsets = torch.cumsum(lengths, 0) - lengths
-    positions = starts[owner] + torch.arange(owner.numel(), device=ids.device) - offsets[owner]
-    return SparseBatch(indices=side.indices[positions], offsets=offsets, owner=owner,
-                       values=side.values[positions], inputs=side.inputs[positions],
-                       size=ids.numel())
-
-
-def sampled_items(side, n_sampled, batch, generator, device):
-    """Items whose all-cells term is evaluated: all of them, or a uniform sample.
-
-    All of them (exact) when there are at most ``n_sampled``, or when the batch is dense
-    enough that scoring every item costs no more than scoring the nonzeros and a sample.
-    """
-    all_cost = batch.size * side.n_items
-    sampled_cost = GATHER_COST * batch.owner.numel() + batch.size * n_sampled
-    if n_sampled >= side.n_items or all_cost <= sampled_cost:
-        return torch.arange(side.n_items, device=device)
-    return torch.randint(side.n_items, (n_sampled,), generator=generator, device=device)
 
 
 # ---------------------------------------------------------------------------- model setup
@@ -294,21 +151,6 @@ def start_decoder_offsets(model, data):
         model.rows.decoder.output_bias.copy_(torch.as_tensor(data.row_item_eta))
         model.columns.decoder.output_bias.copy_(torch.as_tensor(data.column_item_eta))
         model.cells.decoder[-1].bias.fill_(data.cell_eta)
-
-
-def side_memberships(model, side, data_side, device, means_only=False):
-    """Posterior means (n, D) and memberships (n, n_clusters) of all vectors, no gradient."""
-    vae = model.side(side)
-    means, resps = [], []
-    with torch.no_grad():
-        for start in range(0, data_side.n_vectors, CHUNK):
-            ids = torch.arange(start, min(start + CHUNK, data_side.n_vectors), device=device)
-            mean, _ = vae.encoder(gather(data_side, ids))
-            means.append(mean)
-            if not means_only:
-                resps.append(vae.prior.responsibilities(mean))
-    means = torch.cat(means)
-    return means, (None if means_only else torch.cat(resps))
 
 
 def pretrain_side(model, side, data_side, config, likelihood, generator, device, progress):
@@ -394,7 +236,7 @@ def start_mixtures(model, data, config, seed, device):
     """Start both mixture priors from Gaussian mixtures on the latent means, choosing the
     pair of row and column mixtures by held-out prediction (``_variational_start``,
     ``_start.choice.choose_start_pair``)."""
-    if isinstance(model.rows.prior, FacetMixturePrior):
+    if isinstance(model.rows.prior, LearntFacetMixture):
         start_facet_mixtures(model, data, seed, device)
         return
     starts = {}
@@ -443,14 +285,6 @@ def start_mixture(prior, means, seed, labels):
     start = fit_mixture(means, n_components, seed, means_init)
     set_prior(prior, start)
     return start.variances
-
-
-def side_first_layer(vae, data_side, device):
-    """First-layer outputs of the encoder for every vector of a side (n, hidden_dim)."""
-    with torch.no_grad():
-        return torch.cat([vae.encoder.first(gather(data_side, torch.arange(
-            start, min(start + CHUNK, data_side.n_vectors), device=device)))
-            for start in range(0, data_side.n_vectors, CHUNK)]).cpu().double().numpy()
 
 
 def facet_mixture_start(vae, first, seed, labels=None):
@@ -592,17 +426,6 @@ def membership_cache(model, data, device):
     return MembershipCache(row_resp, column_resp, a_delta, gamma_a, row_resp.T @ a_delta)
 
 
-def sparse_product(side, dense, absolute=True):
-    """``|A_side| @ dense`` (``A_side @ dense`` when not ``absolute``) from the CSR tensors
-    (A for rows, A^T for columns)."""
-    owner = torch.repeat_interleave(torch.arange(side.n_vectors, device=dense.device),
-                                    side.indptr[1:] - side.indptr[:-1])
-    values = side.values.abs() if absolute else side.values
-    contrib = values.unsqueeze(1) * dense[side.indices]
-    out = torch.zeros(side.n_vectors, dense.shape[1], device=dense.device, dtype=dense.dtype)
-    return out.index_add(0, owner, contrib)
-
-
 def straight_through(cached, fresh, scale):
     """``fresh`` in value, ``scale`` times its gradient (the batch's share of the total)."""
     delta = fresh - cached
@@ -631,41 +454,6 @@ def mutual_information_term(ctx, row_ids, row_batch, row_resp, column_ids, colum
         weighted = d_row[row_batch.owner[inside]] * row_batch.values[inside].abs().unsqueeze(1)
         joint = joint + weighted.T @ d_col[position[row_batch.indices[inside]]]
     return mutual_information(joint)
-
-
-def draw_cells(ctx, row_ids, row_batch):
-    """Cells of the step: nonzeros of the row batch (at most ``cells_per_batch``) and as many
-    uniformly drawn zero cells, with the weight that makes each group's sum unbiased for the
-    sum over all cells of the batch's rows.
-
-    Returns
-    -------
-    local_rows, columns : LongTensor of shape (n_cells,)
-    values, weights : Tensor of shape (n_cells,)
-    """
-    gen, device, n_cols = ctx.generator, ctx.device, ctx.data.rows.n_items
-    n_nonzero = row_batch.owner.numel()
-    keep = torch.arange(n_nonzero, device=device)
-    if n_nonzero > ctx.config.cells_per_batch:
-        keep = torch.randperm(n_nonzero, generator=gen, device=device)[
-            :ctx.config.cells_per_batch]
-    n_zero_cells = row_ids.numel() * n_cols - n_nonzero
-    n_draw = max(keep.numel(), 1) if n_zero_cells > 0 else 0
-    local = torch.randint(row_ids.numel(), (n_draw,), generator=gen, device=device)
-    cols = torch.randint(n_cols, (n_draw,), generator=gen, device=device)
-    keys = row_ids[local] * n_cols + cols
-    found = torch.searchsorted(ctx.data.rows.keys, keys).clamp(max=ctx.data.rows.keys.numel() - 1)
-    zero = ctx.data.rows.keys[found] != keys if ctx.data.rows.keys.numel() else torch.ones_like(
-        keys, dtype=torch.bool)
-    local, cols = local[zero], cols[zero]
-    nz_weight = n_nonzero / max(keep.numel(), 1)
-    zero_weight = n_zero_cells / max(local.numel(), 1)
-    weights = torch.cat([torch.full((keep.numel(),), nz_weight, device=device),
-                         torch.full((local.numel(),), zero_weight, device=device)])
-    return (torch.cat([row_batch.owner[keep], local]),
-            torch.cat([row_batch.indices[keep], cols]),
-            torch.cat([row_batch.values[keep], torch.zeros(local.numel(), device=device)]),
-            weights)
 
 
 def side_terms(model, side, ids, ctx, weight, contrast_weight):
@@ -819,21 +607,6 @@ def term_weights(config, epoch=None):
     if config.graph is not None:
         weights["graph_divergence"] = -config.graph.weight_at(epoch)
     return weights
-
-
-def epoch_batches(n_rows, n_cols, batch_size, generator, device, shuffle=True):
-    """Pairs (row ids, column ids) covering every row and every column once."""
-    if shuffle:
-        rows = torch.randperm(n_rows, generator=generator, device=device)
-        cols = torch.randperm(n_cols, generator=generator, device=device)
-    else:
-        rows = torch.arange(n_rows, device=device)
-        cols = torch.arange(n_cols, device=device)
-    row_batches = rows.split(batch_size)
-    column_size = math.ceil(n_cols / len(row_batches))
-    col_batches = list(cols.split(column_size))
-    col_batches += [cols[:0]] * (len(row_batches) - len(col_batches))
-    return list(zip(row_batches, col_batches))
 
 
 # ---------------------------------------------------------------------------- loops
