@@ -21,11 +21,11 @@ from skcocluster._data.validation import as_csr
 from skcocluster._nn.vae import importance_weighted_bound, mutual_information
 from skcocluster._likelihoods import make_likelihood
 from skcocluster._train.progress import Progress
-from skcocluster._train.variational import (build_model, draw_cells,
-                                               encoder_gradient_draws, gather,
-                                               membership_cache, mutual_information_term,
-                                               prepare_data, pretrain_cells, pretrain_side,
-                                               StepContext)
+from skcocluster._data.variational import draw_cells, gather, prepare_data
+from skcocluster._objective.variational import membership_cache, mutual_information_term
+from skcocluster._objective.variational_step import StepContext
+from skcocluster._start.variational import build_model, pretrain_cells, pretrain_side
+from skcocluster._train.variational_diagnostics import encoder_gradient_draws
 from skcocluster.datasets import make_lbm
 from skcocluster.metrics import coclustering_adjusted_rand_score as cari
 
@@ -176,9 +176,10 @@ def test_mutual_information_is_exact_on_the_full_matrix(clear_data):
     direct = np.sum(p * np.log(p / np.outer(p.sum(1), p.sum(0))))
     assert float(mutual_information(torch.as_tensor(joint))) == pytest.approx(direct)
     # Fresh memberships of a batch equal to the cached ones give the same value.
-    ctx = StepContext(data, config, None, torch.Generator().manual_seed(0), "cpu", cache)
+    ctx = StepContext(data, config, None, torch.Generator().manual_seed(0), "cpu")
     rows, cols = torch.arange(10, 40), torch.arange(5, 25)
-    value = mutual_information_term(ctx, rows, gather(data.rows, rows), cache.row_resp[rows],
+    value = mutual_information_term(cache, ctx, rows, gather(data.rows, rows),
+                                    cache.row_resp[rows],
                                     cols, cache.column_resp[cols])
     assert float(value) == pytest.approx(direct, rel=1e-4)
 
@@ -451,7 +452,8 @@ def test_decoders_start_at_the_data_marginals(clear_data):
                                logit(column_means), rtol=1e-5)
     np.testing.assert_allclose(model.columns.decoder.output_bias.detach().numpy(),
                                logit(row_means), rtol=1e-5)
-    assert float(model.cells.decoder[-1].bias.detach()) == pytest.approx(logit(csr.mean()), rel=1e-5)
+    assert float(model.cells.decoder[-1].bias.detach()) == pytest.approx(logit(csr.mean()),
+                                                                         rel=1e-5)
 
 
 @pytest.mark.parametrize("init, encoder_moves", [("spectral", False), ("random", True)])
