@@ -127,7 +127,8 @@ def pretrain_cells(model, ctx, progress):
     at its random start its gradients through ``z_i`` and ``z_j`` outweigh the side terms
     and drag the side latents away from their Gaussian-mixture start (measured:
     benchmarks/README.md). Trained first with the side latents held fixed, it starts the
-    joint phase near its own optimum.
+    joint phase near its own optimum. The joint loop runs it (its ``CellWarmUp`` callback)
+    when the objective has a cell term.
 
     Parameters
     ----------
