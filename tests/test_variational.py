@@ -21,11 +21,16 @@ from skcocluster._data.validation import as_csr
 from skcocluster._nn.vae import importance_weighted_bound, mutual_information
 from skcocluster._likelihoods import make_likelihood
 from skcocluster._train.progress import Progress
-from skcocluster._train.variational import (build_model, draw_cells,
-                                               encoder_gradient_draws, gather,
-                                               membership_cache, mutual_information_term,
-                                               prepare_data, pretrain_cells, pretrain_side,
-                                               StepContext)
+from skcocluster._data.variational import CHUNK, chunk_ids, draw_cells, gather, prepare_data
+from skcocluster._nn.heads import ClusteringHead
+from skcocluster._nn.vae import LearntFacetMixture, LearntMixture
+from skcocluster._objective.variational import (membership_cache, mutual_information_term,
+                                                objective_terms, step_objective)
+from skcocluster._objective.variational_step import StepContext, StepState
+from skcocluster._start.variational import build_model, pretrain_cells, pretrain_side
+from skcocluster._train.variational import (STOPPING_WINDOW, CellWarmUp, has_converged,
+                                            joint_callbacks)
+from skcocluster._train.variational_diagnostics import encoder_gradient_draws
 from skcocluster.datasets import make_lbm
 from skcocluster.metrics import coclustering_adjusted_rand_score as cari
 
@@ -176,9 +181,10 @@ def test_mutual_information_is_exact_on_the_full_matrix(clear_data):
     direct = np.sum(p * np.log(p / np.outer(p.sum(1), p.sum(0))))
     assert float(mutual_information(torch.as_tensor(joint))) == pytest.approx(direct)
     # Fresh memberships of a batch equal to the cached ones give the same value.
-    ctx = StepContext(data, config, None, torch.Generator().manual_seed(0), "cpu", cache)
+    ctx = StepContext(data, config, None, torch.Generator().manual_seed(0), "cpu")
     rows, cols = torch.arange(10, 40), torch.arange(5, 25)
-    value = mutual_information_term(ctx, rows, gather(data.rows, rows), cache.row_resp[rows],
+    value = mutual_information_term(cache, ctx, rows, gather(data.rows, rows),
+                                    cache.row_resp[rows],
                                     cols, cache.column_resp[cols])
     assert float(value) == pytest.approx(direct, rel=1e-4)
 
@@ -233,6 +239,121 @@ def test_gradient_switch_changes_the_encoder_gradient_not_its_mean(clear_data, f
     difference = dreg.mean(0) - iwae.mean(0)
     standard_error = np.sqrt((dreg.var(0) + iwae.var(0)) / len(dreg))
     assert np.mean(np.abs(difference) < 4 * standard_error + 1e-6) > 0.95
+
+
+# ---------------------------------------------------------------- terms, step and loop
+def test_each_weight_adds_its_term_in_the_order_of_the_objective(clear_data):
+    estimator = VariationalCoclustering(3, **FAST)
+    estimator.likelihood_ = "bernoulli"
+    config = estimator._config(3, 3)
+    names = [term.name for term in objective_terms(config)]
+    assert names == ["row_bound", "row_contrast", "column_bound", "column_contrast",
+                     "cell_bound", "cell_contrast", "mutual_information"]
+    for weight, name in TERMS.items():
+        off = VariationalCoclustering(3, **{**FAST, weight: 0.0})
+        off.likelihood_ = "bernoulli"
+        assert name not in [term.name for term in objective_terms(off._config(3, 3))]
+    assert all(term.weight(0) == term.weight(None) == term.full_weight()
+               for term in objective_terms(config))
+    assert all(not term.warms_up for term in objective_terms(config))
+
+
+def step_setup(X):
+    model, data, config, _ = small_setup(X)
+    ctx = StepContext(data, config, make_likelihood("bernoulli"),
+                      torch.Generator().manual_seed(0), "cpu")
+    return model, ctx, torch.arange(10, 40), torch.arange(5, 25)
+
+
+def test_a_step_draws_rows_then_columns_then_cells_whoever_asks(clear_data):
+    model, ctx, rows, cols = step_setup(clear_data[0])
+    needs = frozenset({"row bound", "column bound", "cell bound"})
+    with torch.no_grad():
+        in_order = StepState(model, ctx, rows, cols, needs)
+        in_order.side("row")
+        in_order.side("column")
+        expected = in_order.cells()[0]
+        after_in_order = ctx.generator.get_state()
+        ctx.generator.manual_seed(0)
+        cells_first = StepState(model, ctx, rows, cols, needs)
+        found = cells_first.cells()[0]
+    assert torch.equal(found, expected)
+    assert torch.equal(ctx.generator.get_state(), after_in_order)
+    torch.testing.assert_close(cells_first.side("column").bound,
+                               in_order.side("column").bound, rtol=0, atol=0)
+
+
+def test_a_step_makes_the_side_draws_no_term_reads(clear_data):
+    model, ctx, rows, cols = step_setup(clear_data[0])
+    with torch.no_grad():
+        StepState(model, ctx, rows, cols, frozenset()).finish()
+        after_finish = ctx.generator.get_state()
+        ctx.generator.manual_seed(0)
+        state = StepState(model, ctx, rows, cols, frozenset())
+        state.side("row")
+        state.side("column")
+    assert torch.equal(ctx.generator.get_state(), after_finish)
+
+
+def test_a_step_needs_only_what_its_terms_read(clear_data):
+    model, ctx, rows, cols = step_setup(clear_data[0])
+    with torch.no_grad():
+        state = StepState(model, ctx, rows, cols, frozenset({"column contrast"}))
+        row, column = state.side("row"), state.side("column")
+    assert row.bound is None and row.contrast is None and row.memberships is None
+    assert column.bound is None and column.contrast is not None
+    assert row.z.shape == (rows.numel(), model.rows.latent_dim)
+
+
+def test_step_objective_is_the_weighted_sum_of_its_terms(clear_data):
+    model, ctx, rows, cols = step_setup(clear_data[0])
+    terms = objective_terms(ctx.config)
+    for term in terms:
+        term.begin_pass(model, ctx)
+    with torch.no_grad():
+        objective, reported, values = step_objective(model, ctx, terms, rows, cols)
+    assert list(values) == [term.name for term in terms]
+    assert reported == float(objective)
+    assert reported == pytest.approx(sum(term.weight(ctx.epoch) * values[term.name]
+                                         for term in terms), rel=1e-6)
+
+
+def test_learnt_mixtures_are_clustering_heads():
+    torch.manual_seed(0)
+    z = torch.randn(6, 4)
+    for head, n_clusters in ((LearntMixture(3, 4), 3), (LearntFacetMixture([3, 2], 2), 3)):
+        assert isinstance(head, ClusteringHead)
+        torch.testing.assert_close(head.memberships(z), head.responsibilities(z))
+        before = head.memberships(z).detach()
+        head.reorder(np.array([2, 0, 1]))
+        torch.testing.assert_close(head.memberships(z).detach(), before[:, [2, 0, 1]])
+        assert head.memberships(z).shape == (6, n_clusters)
+
+
+def test_stopping_compares_the_last_window_with_the_one_before():
+    flat = [-1.0] * (2 * STOPPING_WINDOW)
+    assert has_converged(flat, 1e-4)
+    assert not has_converged(flat[:-1], 1e-4)
+    rising = [-2.0] * STOPPING_WINDOW + [-1.0] * STOPPING_WINDOW
+    assert not has_converged(rising, 1e-4)
+    # Relative to the last window's magnitude: a gain of 0.5 is under 0.6 |-1| but over
+    # 0.4 |-1| (relative to the window before, 0.4 |-1.5|, it would be under).
+    assert has_converged([-1.5] * 2 + [-1.0] * 2, 0.6, window=2)
+    assert not has_converged([-1.5] * 2 + [-1.0] * 2, 0.4, window=2)
+
+
+def test_the_cell_warm_up_is_a_callback_of_the_cell_terms():
+    for params, expected in (({}, [CellWarmUp]),
+                             ({"cell_weight": 0.0}, [CellWarmUp]),
+                             ({"cell_weight": 0.0, "cell_contrast_weight": 0.0}, [])):
+        estimator = VariationalCoclustering(3, **{**FAST, **params})
+        estimator.likelihood_ = "bernoulli"
+        assert [type(c) for c in joint_callbacks(estimator._config(3, 3))] == expected
+
+
+def test_chunks_cover_every_vector_once():
+    ids = torch.cat(list(chunk_ids(2 * CHUNK + 3, "cpu")))
+    assert torch.equal(ids, torch.arange(2 * CHUNK + 3))
 
 
 # ---------------------------------------------------------------- determinism and inputs
@@ -451,7 +572,8 @@ def test_decoders_start_at_the_data_marginals(clear_data):
                                logit(column_means), rtol=1e-5)
     np.testing.assert_allclose(model.columns.decoder.output_bias.detach().numpy(),
                                logit(row_means), rtol=1e-5)
-    assert float(model.cells.decoder[-1].bias.detach()) == pytest.approx(logit(csr.mean()), rel=1e-5)
+    assert float(model.cells.decoder[-1].bias.detach()) == pytest.approx(logit(csr.mean()),
+                                                                         rel=1e-5)
 
 
 @pytest.mark.parametrize("init, encoder_moves", [("spectral", False), ("random", True)])

@@ -16,18 +16,20 @@ from scipy.special import xlogy
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import adjusted_rand_score
 
+import skcocluster._objective.variational
 import skcocluster._options.wiring
-import skcocluster._train.variational
 from skcocluster import VariationalCoclustering
 from skcocluster._data.validation import as_csr
 from skcocluster._options.neighbour_graph import (GRAPH_LOG_VAR_FLOOR, Edges, GraphRegulariser,
                                           batch_graph_divergence, graph_divergence,
                                           neighbour_graphs, symmetric_gaussian_kl)
 from skcocluster._likelihoods import make_likelihood
-from skcocluster._nn.vae import FacetMixturePrior
-from skcocluster._train.variational import (StepContext, build_model, column_facet_labels,
-                                               epoch_batches, gather, graph_term, prepare_data,
-                                               side_data, term_weights)
+from skcocluster._data.variational import epoch_batches, gather, prepare_data, side_data
+from skcocluster._nn.vae import LearntFacetMixture
+from skcocluster._objective.variational import GraphTerm, graph_term, objective_terms
+from skcocluster._objective.variational_step import StepContext
+from skcocluster._start.mixtures import column_facet_labels
+from skcocluster._start.variational import build_model
 from skcocluster.datasets import make_lbm, make_multi_facet_blocks
 from skcocluster.metrics import coclustering_adjusted_rand_score as cari
 
@@ -136,10 +138,10 @@ def direct_graph_term(model, data_side, side, graph, ids):
 
 def test_batch_graph_term_matches_a_direct_computation(clear_data):
     X = clear_data[0][:30, :20]
-    model, data, _, ctx, (rows, columns) = tiny_setup(X)
+    model, data, config, ctx, (rows, columns) = tiny_setup(X)
     row_ids, column_ids = torch.tensor([0, 7, 12, 29]), torch.tensor([3, 4, 19])
     with torch.no_grad():
-        value = float(graph_term(model, ctx, row_ids, column_ids))
+        value = float(graph_term(model, ctx, config.graph, row_ids, column_ids))
     expected = (direct_graph_term(model, data.rows, "row", rows, row_ids.tolist())
                 + direct_graph_term(model, data.columns, "column", columns,
                                     column_ids.tolist()))
@@ -168,9 +170,9 @@ def test_an_epoch_of_batches_adds_up_to_the_full_term(clear_data):
 
 def test_the_graph_term_trains_the_batch_and_its_neighbours(clear_data):
     X = clear_data[0][:30, :20]
-    model, _, _, ctx, (rows, _) = tiny_setup(X)
+    model, _, config, ctx, (rows, _) = tiny_setup(X)
     row_ids = torch.tensor([0, 1])
-    graph_term(model, ctx, row_ids, row_ids[:0]).backward()
+    graph_term(model, ctx, config.graph, row_ids, row_ids[:0]).backward()
     first_layer = model.rows.encoder.first.weight.weight.grad
     assert first_layer is not None and float(first_layer.abs().sum()) > 0
     assert model.rows.prior.means.grad is not None
@@ -181,9 +183,11 @@ def test_the_graph_term_trains_the_batch_and_its_neighbours(clear_data):
 def test_the_graph_weight_warms_up_in_training_and_is_reported_in_full(clear_data):
     X = clear_data[0][:30, :20]
     _, _, config, _, _ = tiny_setup(X, graph_weight=2.0)
-    assert term_weights(config, 0)["graph_divergence"] == 0.0
-    assert term_weights(config, config.graph.warmup_epochs)["graph_divergence"] == -2.0
-    assert term_weights(config, None)["graph_divergence"] == -2.0
+    term = GraphTerm(config.graph)
+    assert term.warms_up
+    assert term.weight(0) == 0.0
+    assert term.weight(config.graph.warmup_epochs) == -2.0
+    assert term.weight(None) == term.full_weight() == -2.0
 
 
 # ---------------------------------------------------------------- the estimator
@@ -192,7 +196,7 @@ def test_graph_weight_zero_leaves_the_fit_untouched(clear_data, fitted, monkeypa
         raise AssertionError("the graph code ran with graph_weight=0")
 
     monkeypatch.setattr(skcocluster._options.wiring, "neighbour_graphs", fail)
-    monkeypatch.setattr(skcocluster._train.variational, "batch_graph_divergence", fail)
+    monkeypatch.setattr(skcocluster._objective.variational, "batch_graph_divergence", fail)
     again = VariationalCoclustering(3, graph_weight=0.0, n_neighbors=3, **FAST).fit(
         clear_data[0])
     assert again.lower_bound_ == fitted.lower_bound_
@@ -209,7 +213,8 @@ def test_graph_weight_enters_the_objective(fitted, fitted_with_graph):
     assert not np.array_equal(fitted_with_graph.row_embedding_, fitted.row_embedding_)
     # The final objective is the weighted sum of its terms, the graph term at full weight.
     config = fitted_with_graph._config(3, 3)
-    weights = {**term_weights(config), "graph_divergence": -1.0}
+    weights = {**{term.name: term.full_weight() for term in objective_terms(config)},
+               "graph_divergence": -1.0}
     assert fitted_with_graph.lower_bound_ == pytest.approx(
         sum(weights[name] * value for name, value in terms.items()), rel=1e-5)
     assert np.all(np.isfinite(fitted_with_graph.row_memberships_))
@@ -277,7 +282,7 @@ def matched_ari(truths, found):
 
 def test_facet_prior_is_the_sum_of_one_mixture_per_facet():
     torch.manual_seed(0)
-    prior = FacetMixturePrior([3, 2], 2)
+    prior = LearntFacetMixture([3, 2], 2)
     z = torch.randn(5, 4)
     expected = (prior.facets[0].log_prob(z[:, :2]) + prior.facets[1].log_prob(z[:, 2:]))
     torch.testing.assert_close(prior.log_prob(z), expected)
@@ -337,7 +342,7 @@ def test_warns_when_two_facets_find_the_same_partition(two_partitions, monkeypat
         first = prior.facets[0].responsibilities(prior.block(z, 0))
         return [first, first]
 
-    monkeypatch.setattr(FacetMixturePrior, "facet_responsibilities", same_partition_twice)
+    monkeypatch.setattr(LearntFacetMixture, "facet_responsibilities", same_partition_twice)
     model = VariationalCoclustering([3, 3], n_facets=2, block_refinement=False,
                                     **{**FACETS, "max_iter": 2})
     with pytest.warns(ConvergenceWarning, match="Facets 1 and 2 found the same row partition"):

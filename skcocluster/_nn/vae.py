@@ -1,8 +1,9 @@
 """Torch modules of VariationalCoclustering: the side GMM-VAE and the per-cell joint model.
 
-``design/variational.md`` gives the math. Nothing here sees numpy, scipy or sklearn: the
-training module hands over tensors (a batch of sparse vectors as flat ``indices``,
-``offsets`` and ``values``, as :class:`torch.nn.EmbeddingBag` takes them).
+``docs/model.rst``, "The variational model", gives the mathematics. Nothing here sees numpy,
+scipy or sklearn: the training code hands over tensors (a batch of sparse vectors as flat
+``indices``, ``offsets`` and ``values``, as :class:`torch.nn.EmbeddingBag` takes them: a
+``skcocluster._data.variational.SparseBatch``).
 
 Rows and columns use the same :class:`SideVAE` (rows are the computation on ``A``, columns
 the same on ``A^T``). The importance-weighted bound with its two encoder gradients (DReG
@@ -11,11 +12,11 @@ both sides and by the cells.
 """
 
 import math
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from .heads import ClusteringHead
 
 LOG_2PI = math.log(2.0 * math.pi)
 # Log-variances of the encoders and of the mixture components are kept in this range so
@@ -23,41 +24,17 @@ LOG_2PI = math.log(2.0 * math.pi)
 LOG_VAR_MIN, LOG_VAR_MAX = -10.0, 6.0
 
 
-@dataclass
-class SparseBatch:
-    """A batch of sparse vectors (rows of ``A`` or of ``A^T``) on the training device.
-
-    Attributes
-    ----------
-    indices : LongTensor of shape (nnz,)
-        Position of each stored value within its vector.
-    offsets : LongTensor of shape (n,)
-        Where each vector starts in ``indices`` (EmbeddingBag convention).
-    owner : LongTensor of shape (nnz,)
-        Which vector of the batch (0..n-1) each stored value belongs to.
-    values : Tensor of shape (nnz,)
-        Raw values (what the likelihood scores).
-    inputs : Tensor of shape (nnz,)
-        Normalised values (what the encoders read: sign * log1p|a|, then l2 per vector).
-    size : int
-        Number of vectors n.
-    """
-
-    indices: torch.Tensor
-    offsets: torch.Tensor
-    owner: torch.Tensor
-    values: torch.Tensor
-    inputs: torch.Tensor
-    size: int
-
-
 def diagonal_normal_log_density(x, mean, log_var):
     """Log-density of ``N(mean, diag exp(log_var))`` at ``x``, summed over the last axis."""
     return -0.5 * (LOG_2PI + log_var + (x - mean).pow(2) / log_var.exp()).sum(-1)
 
 
-class GaussianMixturePrior(nn.Module):
-    """``p(z) = sum_k pi_k N(z; m_k, diag s_k^2)`` with every parameter learned.
+class LearntMixture(ClusteringHead):
+    """``p(z) = sum_k pi_k N(z; m_k, diag s_k^2)`` with every parameter learnt by gradient.
+
+    The prior of a side's latent in the variational model, and its clustering head
+    (unlike the deep latent block model's mixture, whose parameters are set in closed
+    form).
 
     Parameters
     ----------
@@ -93,20 +70,40 @@ class GaussianMixturePrior(nn.Module):
         """``p(k | z)``, shape ``z.shape[:-1] + (K,)``."""
         return torch.softmax(self.component_log_densities(z), -1)
 
+    def memberships(self, mean, log_var=None):
+        """``p(k | z = mean)``: the head's memberships (``log_var`` is not used).
+
+        Parameters
+        ----------
+        mean : Tensor of shape (n, D)
+        log_var : Tensor, optional
+
+        Returns
+        -------
+        memberships : Tensor of shape (n, K)
+        """
+        return self.responsibilities(mean)
+
     def reorder(self, order):
-        """Permute the components (used to pair row and column clusters)."""
+        """Permute the components (used to pair row and column clusters).
+
+        Parameters
+        ----------
+        order : array-like of shape (K,)
+            New component ``k`` is old component ``order[k]``.
+        """
         index = torch.as_tensor(order)
         with torch.no_grad():
             for parameter in (self.logits, self.means, self.log_vars):
                 parameter.copy_(parameter[index])
 
 
-class FacetMixturePrior(nn.Module):
+class LearntFacetMixture(ClusteringHead):
     """One side's priors with several facets: the latent is split into ``J`` consecutive
     blocks of ``facet_dim`` coordinates, each with its own Gaussian-mixture prior
     (MFCVAE, Falck et al. 2021): ``log p(z) = sum_j log p_j(z^j)``.
 
-    The methods and attributes of :class:`GaussianMixturePrior` that the single-partition
+    The methods and attributes of :class:`LearntMixture` that the single-partition
     code uses (``responsibilities``, ``reorder``, ``logits``, ``means``, ``log_vars``)
     refer to facet 1, so the reported partition, the mutual-information term and the graph
     term are facet 1's; :meth:`log_prob` covers every facet.
@@ -121,7 +118,7 @@ class FacetMixturePrior(nn.Module):
     def __init__(self, cluster_counts, facet_dim):
         super().__init__()
         self.facet_dim = int(facet_dim)
-        self.facets = nn.ModuleList([GaussianMixturePrior(int(k), self.facet_dim)
+        self.facets = nn.ModuleList([LearntMixture(int(k), self.facet_dim)
                                      for k in cluster_counts])
 
     def block(self, z, facet):
@@ -140,33 +137,75 @@ class FacetMixturePrior(nn.Module):
         """Every facet's memberships: a list of ``p_j(k | z^j)``."""
         return [prior.responsibilities(self.block(z, j)) for j, prior in enumerate(self.facets)]
 
+    def memberships(self, mean, log_var=None):
+        """Facet 1's ``p(k | z^1 = mean^1)``: the head's memberships (``log_var`` unused).
+
+        Parameters
+        ----------
+        mean : Tensor of shape (n, n_facets * facet_dim)
+        log_var : Tensor, optional
+
+        Returns
+        -------
+        memberships : Tensor of shape (n, K_1)
+        """
+        return self.responsibilities(mean)
+
     def reorder(self, order):
-        """Permute facet 1's components (used to pair its row and column clusters)."""
+        """Permute facet 1's components (used to pair its row and column clusters).
+
+        Parameters
+        ----------
+        order : array-like of shape (K_1,)
+        """
         self.facets[0].reorder(order)
 
     @property
     def logits(self):
+        """Facet 1's mixture logits."""
         return self.facets[0].logits
 
     @property
     def means(self):
+        """Facet 1's component means."""
         return self.facets[0].means
 
     @property
     def log_vars(self):
+        """Facet 1's component log-variances."""
         return self.facets[0].log_vars
 
 
 def side_prior(n_clusters, latent_dim):
-    """A :class:`GaussianMixturePrior`, or a :class:`FacetMixturePrior` when ``n_clusters``
-    is a sequence (one count per facet, ``latent_dim`` coordinates each)."""
+    """A side's prior and clustering head.
+
+    Parameters
+    ----------
+    n_clusters : int or sequence of int
+        A sequence gives one count per facet, ``latent_dim`` coordinates each.
+    latent_dim : int
+
+    Returns
+    -------
+    prior : LearntMixture or LearntFacetMixture
+    """
     if isinstance(n_clusters, (list, tuple)):
-        return FacetMixturePrior(n_clusters, latent_dim)
-    return GaussianMixturePrior(n_clusters, latent_dim)
+        return LearntFacetMixture(n_clusters, latent_dim)
+    return LearntMixture(n_clusters, latent_dim)
 
 
 def n_latent(n_clusters, latent_dim):
-    """Coordinates of a side's latent: ``latent_dim`` per facet."""
+    """Coordinates of a side's latent: ``latent_dim`` per facet.
+
+    Parameters
+    ----------
+    n_clusters : int or sequence of int
+    latent_dim : int
+
+    Returns
+    -------
+    n_coordinates : int
+    """
     return latent_dim * (len(n_clusters) if isinstance(n_clusters, (list, tuple)) else 1)
 
 
@@ -187,6 +226,7 @@ class SparseLinear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_outputs))
 
     def forward(self, batch):
+        """``x W + b`` of each vector of a ``SparseBatch``, shape (n, n_outputs)."""
         out = self.weight(batch.indices, batch.offsets, per_sample_weights=batch.inputs)
         return out + self.bias
 
@@ -257,7 +297,7 @@ def vector_log_likelihood(decoder, likelihood, z, batch, sampled_items, n_items)
     """``log p(a | z)`` of each vector of a batch, for every sample of ``z``.
 
     ``sampled_items`` is either every item in order (``arange(n_items)``: exact) or a
-    uniform sample. The sum over all items of a vector is split as in ``_nn/likelihoods.py``:
+    uniform sample. The sum over all items of a vector is split as in ``_likelihoods.py``:
     ``sum_nonzero a * eta * scale + sum_all all_cells(eta) + const``. The sum over all
     items is exact when ``sampled_items`` covers them all and otherwise an unbiased estimate
     from the uniformly sampled items, scaled by ``n_items / len(sampled_items)``.
@@ -362,7 +402,7 @@ class SideVAE(nn.Module):
         Length of this side's vectors (P for rows, M for columns).
     n_clusters : int or list of int
         Components of the mixture prior; a list gives one mixture per facet
-        (:class:`FacetMixturePrior`), each on its own block of ``latent_dim`` coordinates.
+        (:class:`LearntFacetMixture`), each on its own block of ``latent_dim`` coordinates.
     latent_dim, hidden_dim : int
     """
 
@@ -380,6 +420,7 @@ class SideVAE(nn.Module):
         mean, log_var = self.encoder(batch)
 
         def log_joint(z):
+            """``log p(a | z) + log p(z)`` of each sample, shape (S, n)."""
             return (vector_log_likelihood(self.decoder, likelihood, z, batch, sampled_items,
                                           self.n_inputs)
                     + self.prior.log_prob(z))
@@ -418,7 +459,7 @@ class JointCellModel(nn.Module):
         self.encoder = nn.Sequential(nn.Linear(context, hidden_dim), nn.ELU())
         self.mean = nn.Linear(hidden_dim, cell_dim)
         self.log_var = nn.Linear(hidden_dim, cell_dim)
-        self.prior = GaussianMixturePrior(n_components, cell_dim)
+        self.prior = LearntMixture(n_components, cell_dim)
         self.decoder = nn.Sequential(nn.Linear(context + cell_dim, hidden_dim), nn.ELU(),
                                      nn.Linear(hidden_dim, 1))
         self.critic = nn.Sequential(nn.Linear(context + 1, hidden_dim), nn.ELU(),
@@ -439,6 +480,7 @@ class JointCellModel(nn.Module):
         mean, log_var = self.encode(z_rows, z_columns)
 
         def log_joint(w):
+            """``log p(a_ij | z_i, z_j, w) + log p(w)`` of each sample, shape (S, n_cells)."""
             eta = self.logits(z_rows, z_columns, w)
             return likelihood.cell_log_likelihood(values, eta) + self.prior.log_prob(w)
 
