@@ -50,6 +50,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
     """
 
     def __sklearn_tags__(self):
+        """Sparse input accepted, NaN refused, float32 kept by ``transform``."""
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.input_tags.allow_nan = False
@@ -346,6 +347,18 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         """Memberships of new rows (side='row') or columns under the own model."""
         raise NotImplementedError
 
+    def _row_positions(self, csr):
+        """Latent positions (posterior means) of new rows, shape (n, latent dimension)."""
+        raise NotImplementedError
+
+    def _score_rows(self, csr):
+        """The own model's bound per cell of new rows."""
+        raise NotImplementedError
+
+    def _expected_cells(self, rows, columns):
+        """Fitted expected values of the training cells ``rows x columns``."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ biclusters
     def get_indices(self, i):
         """Row and column indices of the ``i``-th bicluster.
@@ -511,6 +524,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
 
 
 def _warn_on_empty_clusters(labels, n_clusters, side):
+    """ConvergenceWarning (at the user's call to ``fit``) when a cluster is empty."""
     n_found = np.unique(labels).size
     if n_found < n_clusters:
         warnings.warn(
@@ -520,6 +534,7 @@ def _warn_on_empty_clusters(labels, n_clusters, side):
 
 
 def _selection(index, size, name):
+    """Validated indices of training rows (columns) from indices or a boolean mask."""
     if index is None:
         return np.arange(size)
     index = np.asarray(index)

@@ -85,7 +85,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         likelihood of their own cells (so ``score`` compares like with like). On by
         default: measured in ``benchmarks/README.md`` (document NMI on the four corpora,
         planted block matrices with and without degree factors, grid search over
-        ``n_clusters``). False is the plain latent position model of the seed.
+        ``n_clusters``). False is the plain latent position model.
     block_refinement : bool, default=True
         After the deep model, refine its partition (and the restart's starting partition)
         by variational EM of the plain and of the degree-corrected latent block models,
@@ -372,11 +372,13 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         return int(seeds[-1]), seeds[:self.n_init]
 
     def _restart_inits(self):
+        """The ``init`` of each restart: 'alternate' takes 'spectral' and 'random' in turn."""
         if self.init == "alternate":
             return ["spectral" if k % 2 == 0 else "random" for k in range(self.n_init)]
         return [self.init] * self.n_init
 
     def _prepare(self, csr, n_clusters, row_graph, device, seed):
+        """The training configuration (with its options) and the data on the device."""
         config = self._training_config(csr, *n_clusters)
         config.clustering_module, config.graph = option_configs(self, csr, row_graph, device,
                                                                 seed)
@@ -388,9 +390,11 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         return _Prepared(data, encoder_input, config, device)
 
     def _progress_phases(self):
+        """Epochs of pretraining and of the alternating phase."""
         return {"pretrain": self.pretrain_epochs, "train": self.max_iter}
 
     def _fit_restart(self, prepared, init, seed, progress):
+        """One restart of the deep model (:func:`~skcocluster._train.dlbm.fit_once`)."""
         return fit_once(prepared.data, prepared.config, init, seed, prepared.device, progress)
 
     def _store_restart(self, fit, prepared):
@@ -413,6 +417,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         self.alpha_ = float(model.decoder.alpha.detach())
 
     def _fitted_memberships(self, fit, prepared):
+        """The deep model's memberships of the training rows and columns."""
         return fit.row_resp.cpu().double().numpy(), fit.column_resp.cpu().double().numpy()
 
     def _start_memberships(self, fit):
@@ -450,6 +455,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         return refined[0], columns[0]
 
     def _facet_attributes(self):
+        """Per-facet memberships, labels, agreement and KL to the prior of each side."""
         refined = self._refined_facets or (None, None)
         memberships, kl = {}, {}
         for side, posterior, facets in (("row", self._row_posterior, refined[0]),
@@ -461,11 +467,13 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
                                 kl["column"])
 
     def _mixture_parameters(self, side):
+        """Proportions, means and variances of one side's Gaussian mixture (facet 1's)."""
         prior = getattr(self.module_, f"{side}_prior")
         return (prior.log_proportions.exp().double().numpy(), prior.means.double().numpy(),
                 prior.variances.double().numpy())
 
     def _reorder_column_clusters(self, order):
+        """Permute the column mixture (and clustering module) to the paired order."""
         prior = self.module_.column_prior
         index = torch.as_tensor(order)
         with torch.no_grad():
@@ -508,6 +516,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
             return deep_memberships(self.module_, side, mean, log_var).double().numpy()
 
     def _row_positions(self, csr):
+        """Posterior means of new rows, as float64."""
         return self._encode(csr, "row")[0].double().numpy()
 
     def _new_row_decoder(self, csr, row_mean):
@@ -521,6 +530,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
                                      decoder.column_offset.detach().clone())
 
     def _score_rows(self, csr):
+        """ELBO per cell of new rows, with fold-in offsets and one fixed draw."""
         mean, log_var = self._encode(csr, "row")
         generator = torch.Generator().manual_seed(FINAL_BOUND_SEED)
         with torch.no_grad():
@@ -538,6 +548,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         return float(bound) / (csr.shape[0] * csr.shape[1])
 
     def _expected_cells(self, rows, columns):
+        """Expected cell values at the posterior means of training rows and columns."""
         rows_t = torch.as_tensor(rows)
         columns_t = torch.as_tensor(columns)
         decoder = self.module_.decoder
@@ -558,6 +569,7 @@ class _Prepared(NamedTuple):
 
 
 def _to_cpu(value):
+    """A tensor, or a tuple of tensors, moved to the CPU."""
     if isinstance(value, tuple):
         return tuple(v.cpu() for v in value)
     return value.cpu()

@@ -31,7 +31,8 @@ class VariationalCoclustering(BaseCoclustering):
     :class:`~skcocluster.DeepLatentBlockCoclustering` (same attributes and methods) and for
     :class:`sklearn.cluster.SpectralCoclustering` / :class:`sklearn.cluster.SpectralBiclustering`.
 
-    The objective, in nats of the whole matrix (``design/variational.md``)::
+    The objective, in nats of the whole matrix (``docs/model.rst``, "The variational
+    model")::
 
         J = row_weight    * sum_i IWAE_i   + contrast_weight * M * I_NCE(rows)
           + column_weight * sum_j IWAE_j   + contrast_weight * P * I_NCE(columns)
@@ -340,6 +341,7 @@ class VariationalCoclustering(BaseCoclustering):
 
     # ------------------------------------------------------------------ fitting
     def _config(self, n_row_clusters, n_column_clusters):
+        """The training loop's configuration from the estimator's parameters."""
         return VariationalConfig(
             n_row_clusters=n_row_clusters, n_column_clusters=n_column_clusters,
             n_cell_clusters=self.n_cell_clusters or n_row_clusters * n_column_clusters,
@@ -360,15 +362,19 @@ class VariationalCoclustering(BaseCoclustering):
         return int(seeds[0]), seeds[1:]
 
     def _prepare(self, csr, n_clusters, row_graph, device, seed):
+        """The training configuration (with its graph term) and the data on the device."""
         config = self._config(*n_clusters)
         config.graph = graph_option(self, csr, row_graph, device, seed)
         return _Prepared(prepare_data(csr, config, device, seed), config, device)
 
     def _progress_phases(self):
+        """Epochs of the three pretraining phases and of joint training."""
         return {"pretrain rows": self.pretrain_epochs, "pretrain columns": self.pretrain_epochs,
                 "pretrain cells": self.pretrain_epochs, "train": self.max_iter}
 
     def _fit_restart(self, prepared, init, seed, progress):
+        """One restart (:func:`~skcocluster._train.variational.fit_once`; ``init`` is
+        read from the configuration)."""
         return fit_once(prepared.data, prepared.config, int(seed), prepared.device, progress)
 
     def _store_restart(self, fit, prepared):
@@ -381,6 +387,8 @@ class VariationalCoclustering(BaseCoclustering):
         self._facets = {}
 
     def _fitted_memberships(self, fit, prepared):
+        """The VAEs' memberships of the training rows and columns (also storing their
+        embeddings and every facet's memberships)."""
         return (self._memberships_of(prepared.data.rows, "row"),
                 self._memberships_of(prepared.data.columns, "column"))
 
@@ -410,10 +418,12 @@ class VariationalCoclustering(BaseCoclustering):
         return refined[0], own[1]
 
     def _facet_attributes(self):
+        """Per-facet memberships, labels and agreement of each side."""
         return facet_attributes([self.row_memberships_] + self._facets["row"][1:],
                                 [self.column_memberships_] + self._facets["column"][1:])
 
     def _mixture_parameters(self, side):
+        """Proportions, means and variances of one side's mixture prior (facet 1's)."""
         prior = self.module_.side(side).prior
         with torch.no_grad():
             return (torch.softmax(prior.logits, 0).double().numpy(),
@@ -421,6 +431,7 @@ class VariationalCoclustering(BaseCoclustering):
                     prior.log_vars.exp().double().numpy().copy())
 
     def _reorder_column_clusters(self, order):
+        """Permute the column prior's components to the paired order."""
         self.module_.columns.prior.reorder(order)
         self._store_mixtures()
 
@@ -446,6 +457,7 @@ class VariationalCoclustering(BaseCoclustering):
         return self._encode_side(side_data(csr, "cpu"), side)[1]
 
     def _row_positions(self, csr):
+        """Posterior means of new rows."""
         return self._encode_side(side_data(csr, "cpu"), "row")[0]
 
     def _score_rows(self, csr):
@@ -532,6 +544,7 @@ def _side_on_cpu(data_side):
 
 
 def _cell_indices(index, size, name):
+    """Validated training indices of cells (negative ones counted from the end)."""
     index = np.asarray(index)
     if index.ndim != 1 or not (np.issubdtype(index.dtype, np.integer) or index.size == 0):
         raise ValueError(f"{name} must be a 1-D array of integer indices.")

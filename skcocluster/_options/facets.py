@@ -30,8 +30,9 @@ def cluster_counts(n_clusters, n_facets):
     Parameters
     ----------
     n_clusters : int, tuple of (int, int) or list
-        With one facet, ``k`` or ``(L, Q)`` (:func:`~skcocluster._data.validation.check_n_clusters`);
-        with several, as :func:`facet_cluster_counts` reads it.
+        With one facet, ``k`` or ``(L, Q)``
+        (:func:`~skcocluster._data.validation.check_n_clusters`); with several, as
+        :func:`facet_cluster_counts` reads it.
     n_facets : int
 
     Returns

@@ -39,6 +39,7 @@ def joint_codes(labels):
 
 
 def _one_hot(codes, n_codes=None):
+    """One-hot rows of integer codes (``n_codes`` columns, by default the largest + 1)."""
     n_codes = int(codes.max()) + 1 if n_codes is None else n_codes
     return np.eye(n_codes)[codes]
 
@@ -50,9 +51,9 @@ def additive_natural_parameters(sums, counts, facet_part, context_part, likeliho
     The natural parameter of the cells of facet cluster ``k``, context ``s`` and column
     cluster ``q`` is additive in the facet's cluster and in the context: a facet's
     cluster then means the same in every context. Without this tie, a label permutation
-    within one context leaves the likelihood unchanged, and EM settled on partitions
-    permuted differently per context (measured: ARI 0.55 at the same likelihood as the
-    planted partition). Exact for planted data where each column follows one facet.
+    within one context leaves the likelihood unchanged, and EM can settle on partitions
+    permuted differently per context, at the same likelihood as the planted partition.
+    Exact for planted data where each column follows one facet.
 
     Parameters
     ----------
@@ -246,8 +247,8 @@ def refine_facets(csr, row_memberships, n_column_clusters, likelihood, seed,
     others (:func:`refine_side_facets`). Only the rows' facets are refined: they are
     independent partitions, so each facet's block model given the others is identified.
     The columns' facets are not (a column is usually affected by one facet only, so its
-    label in one facet determines the others), and refining them the same way was
-    measured to scramble facet 1's column partition.
+    label in one facet determines the others), and refining them the same way scrambles
+    facet 1's column partition.
 
     Parameters
     ----------

@@ -152,6 +152,7 @@ def select(csr, likelihood, pool, own_if_inadequate=True):
     held_out = held_out_cells(csr)
 
     def filled(candidate):
+        """Whether the candidate fills every cluster of both sides."""
         return fills_all_clusters(candidate.row_resp) and fills_all_clusters(
             candidate.column_resp)
 
