@@ -18,7 +18,7 @@ from .selection import BLOCK_MODEL, DEGREE_CORRECTED_MODEL, OWN_MODEL
 MIN_PROPORTION = 1e-12
 
 
-@dataclass
+@dataclass(eq=False)
 class FittedPartition:
     """Memberships of the training rows and columns, and the model of new ones.
 
