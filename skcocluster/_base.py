@@ -1,8 +1,12 @@
-"""The scikit-learn surface shared by the co-clustering estimators.
+"""The scikit-learn surface shared by the co-clustering estimators, and their fit template.
 
-Input validation, the bicluster attributes and their pairing, and the plumbing of
-``predict``, ``predict_proba``, ``transform``, ``score`` and ``reconstruct``. Subclasses
-implement only the model-specific hooks (``_fit_memberships``, ``_row_memberships``, ...).
+:meth:`BaseCoclustering.fit` is the one template of both estimators (in the spirit of
+scikit-learn's ``mixture/_base.py``): validation, restarts over the seeds, best of the
+restarts by their bound, the ``ConvergenceWarning``, the refinement stage and the stored
+result. An estimator supplies its parameters and the wiring of its model through a few
+small hooks (``_prepare``, ``_fit_restart``, ``_store_restart``, ``_fitted_memberships``,
+``_refine_facets``, ...); the plumbing of ``predict``, ``predict_proba``, ``transform``,
+``score`` and ``reconstruct`` is here too.
 """
 
 import warnings
@@ -14,9 +18,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._data.validation import (as_csr, check_cluster_counts, check_n_clusters,
-                               check_values_for_likelihood)
+from ._data.device import resolve_device
+from ._data.validation import as_csr, check_values_for_likelihood
 from ._likelihoods import resolve_likelihood
+from ._options.facets import check_facet_cluster_counts, cluster_counts
+from ._refine.partition import FittedPartition
+from ._train.progress import Progress
 
 # Largest reconstruction returned in one piece; beyond it, ask for a subset.
 MAX_RECONSTRUCT_CELLS = 5 * 10 ** 7
@@ -35,9 +42,15 @@ EXPECTED_FAILED_CHECKS = {
 
 
 class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
-    """Shared fit/predict logic of the co-clustering estimators (not for direct use)."""
+    """Fit template and prediction plumbing of the co-clustering estimators (not for direct use).
+
+    A subclass implements the model hooks (``_prepare``, ``_fit_restart``...) and sets
+    ``_refinement_stage``, a :class:`~skcocluster._refine.stage.RefinementStage` saying
+    how its own partition competes with its block-model refinements.
+    """
 
     def __sklearn_tags__(self):
+        """Sparse input accepted, NaN refused, float32 kept by ``transform``."""
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.input_tags.allow_nan = False
@@ -114,29 +127,138 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
             The fitted estimator.
         """
         self._validate_params()
+        self._check_parameters()
         n_row_clusters, n_column_clusters, paired = self._check_n_clusters()
         csr = self._validated_matrix(X, reset=True)
-        check_cluster_counts(csr.shape, n_row_clusters, n_column_clusters)
+        check_facet_cluster_counts(csr.shape, self._facet_counts)
         self.n_rows_in_ = csr.shape[0]
-        row_resp, column_resp = self._fit_memberships(csr, n_row_clusters, n_column_clusters,
-                                                      row_graph=row_graph)
-        self._set_memberships(csr, row_resp, column_resp, paired)
+        device = resolve_device(self.device)
+        auxiliary_seed, restart_seeds = self._split_seeds(self._seeds(self.n_init + 1))
+        prepared = self._prepare(csr, (n_row_clusters, n_column_clusters), row_graph, device,
+                                 auxiliary_seed)
+        best = self._best_restart(prepared, restart_seeds)
+        if not best.converged:
+            warnings.warn(
+                f"The best of {self.n_init} restart(s) did not converge in max_iter="
+                f"{self.max_iter} epochs; increase max_iter or tol.", ConvergenceWarning,
+                stacklevel=2)
+        self._store_fit(best, prepared, device)
+        own = self._fitted_memberships(best, prepared)
+        partition = self._refined_partition(csr, best, own, auxiliary_seed)
+        self._store_partition(csr, partition, paired)
+        for name, value in self._facet_attributes().items():
+            setattr(self, name, value)
         _warn_on_empty_clusters(self.row_labels_, n_row_clusters, "row")
         _warn_on_empty_clusters(self.column_labels_, n_column_clusters, "column")
         return self
 
-    def _check_n_clusters(self):
-        """``(n_row_clusters, n_column_clusters, paired)`` of the reported partition."""
-        return check_n_clusters(self.n_clusters)
+    def _check_parameters(self):
+        """Checks of the parameters beyond their constraints (default: none)."""
 
-    def _set_memberships(self, csr, row_resp, column_resp, paired):
+    def _check_n_clusters(self):
+        """``(n_row_clusters, n_column_clusters, paired)`` of the reported partition.
+
+        Also sets ``_facet_counts``, the cluster counts of every facet.
+        """
+        self._facet_counts, paired = cluster_counts(self.n_clusters, self.n_facets)
+        return (*self._facet_counts[0], paired)
+
+    def _split_seeds(self, seeds):
+        """The auxiliary seed and the restarts' seeds among ``n_init + 1`` drawn seeds.
+
+        The auxiliary seed seeds what all restarts share (data preparation, neighbour
+        graphs, facet refinement). Each estimator keeps its own convention, so that a
+        given ``random_state`` gives the same fits as before.
+
+        Parameters
+        ----------
+        seeds : ndarray of shape (n_init + 1,)
+
+        Returns
+        -------
+        auxiliary_seed : int
+        restart_seeds : ndarray of shape (n_init,)
+        """
+        raise NotImplementedError
+
+    def _restart_inits(self):
+        """The ``init`` of each restart."""
+        return [self.init] * self.n_init
+
+    def _best_restart(self, prepared, restart_seeds):
+        """Fit every restart on the prepared data; the fit of highest bound.
+
+        Parameters
+        ----------
+        prepared : object
+            What ``_prepare`` returned.
+        restart_seeds : ndarray of shape (n_init,)
+
+        Returns
+        -------
+        best : object
+            The kept restart's fit (``lower_bound``, ``converged``, ``history``...); of
+            equal bounds, the first.
+        """
+        progress = Progress(self.verbose, self.n_init, phase_totals=self._progress_phases())
+        best = None
+        for restart, (init, seed) in enumerate(zip(self._restart_inits(), restart_seeds)):
+            progress.start_restart(restart, init)
+            fit = self._fit_restart(prepared, init, seed, progress)
+            progress.end_restart(fit)
+            if best is None or fit.lower_bound > best.lower_bound:
+                best = fit
+        return best
+
+    def _store_fit(self, fit, prepared, device):
+        """Store the kept restart: what both estimators report, then the model's own."""
+        self.lower_bound_ = float(fit.lower_bound)
+        self.elbo_history_ = np.asarray(fit.history)
+        self.n_iter_ = fit.n_iter
+        self.converged_ = fit.converged
+        self.device_ = device
+        self._store_restart(fit, prepared)
+        self._store_mixtures()
+
+    def _refined_partition(self, csr, fit, own, auxiliary_seed):
+        """The reported partition: the own one, or the refinement stage's choice.
+
+        With several facets, the estimator's ``_refine_facets`` replaces the stage: the
+        plain block models explain the matrix with one row partition and would pull facet 1
+        towards a mix of the facets (``docs/model.rst``, "Facets").
+
+        Returns
+        -------
+        partition : FittedPartition
+        """
+        if not self.block_refinement:
+            return FittedPartition(*own)
+        if self.n_facets > 1:
+            return FittedPartition(*self._refine_facets(csr, own, auxiliary_seed))
+        partition = self._refinement_stage.fit(csr, own, self._start_memberships(fit),
+                                               self.likelihood_)
+        self._refit_mixtures(partition.row_resp, partition.column_resp)
+        return partition
+
+    def _start_memberships(self, fit):
+        """A starting partition the refinement stage refines too (default: none)."""
+        return None
+
+    def _refit_mixtures(self, row_resp, column_resp):
+        """Follow the refined memberships in the own model (default: keep it as fitted)."""
+
+    def _store_partition(self, csr, partition, paired):
         """Store memberships, labels, block probabilities and bicluster indicators."""
-        block = block_densities(csr, row_resp, column_resp)
+        block = block_densities(csr, partition.row_resp, partition.column_resp)
+        order = None
         if paired:
             order = pairing_order(block)
-            column_resp = column_resp[:, order]
             block = block[:, order]
             self._reorder_column_clusters(order)
+        self._partition = partition = partition.reported(block, order)
+        if partition.refined_from is not None:
+            self.refined_from_ = partition.refined_from
+        row_resp, column_resp = partition.row_resp, partition.column_resp
         self.row_memberships_ = row_resp
         self.column_memberships_ = column_resp
         self.row_labels_ = row_resp.argmax(1)
@@ -150,6 +272,130 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
             col_ids = [q for _ in range(n_row_clusters) for q in range(n_column_clusters)]
         self.rows_ = np.vstack([self.row_labels_ == l for l in row_ids])
         self.columns_ = np.vstack([self.column_labels_ == q for q in col_ids])
+
+    def _store_mixtures(self):
+        """Set the mixture attributes (``row_proportions_``, ``row_means_``...)."""
+        for side in ("row", "column"):
+            proportions, means, variances = self._mixture_parameters(side)
+            setattr(self, f"{side}_proportions_", proportions)
+            setattr(self, f"{side}_means_", means)
+            setattr(self, f"{side}_variances_", variances)
+
+    # ------------------------------------------------------------------ model hooks
+    def _prepare(self, csr, n_clusters, row_graph, device, seed):
+        """Everything the restarts share: the training configuration and the data.
+
+        Parameters
+        ----------
+        csr : csr_matrix of shape (M, P)
+            The validated training matrix.
+        n_clusters : tuple of (int, int)
+            Row and column clusters of the reported partition (facet 1's).
+        row_graph : {array-like, sparse matrix} or None
+            The user's row graph, as given to ``fit``.
+        device : torch.device
+        seed : int
+            The auxiliary seed (:meth:`_split_seeds`).
+
+        Returns
+        -------
+        prepared : object
+            Passed back unchanged to :meth:`_fit_restart`, :meth:`_store_restart` and
+            :meth:`_fitted_memberships`.
+        """
+        raise NotImplementedError
+
+    def _progress_phases(self):
+        """Epochs of each training phase, by name, for the progress report."""
+        raise NotImplementedError
+
+    def _fit_restart(self, prepared, init, seed, progress):
+        """One restart; its fit has ``lower_bound``, ``converged``, ``history`` and
+        ``n_iter``."""
+        raise NotImplementedError
+
+    def _store_restart(self, fit, prepared):
+        """Keep the kept restart's model (on the CPU) and its own fitted attributes."""
+        raise NotImplementedError
+
+    def _fitted_memberships(self, fit, prepared):
+        """The own model's row (M, L) and column (P, Q) memberships of the training matrix."""
+        raise NotImplementedError
+
+    def _refine_facets(self, csr, own, seed):
+        """``block_refinement`` with several facets: the reported row and column memberships.
+
+        Returns
+        -------
+        row_resp, column_resp : ndarray
+        """
+        raise NotImplementedError
+
+    def _facet_attributes(self):
+        """The per-facet fitted attributes by name (``_options/facets.facet_attributes``)."""
+        raise NotImplementedError
+
+    def _mixture_parameters(self, side):
+        """Proportions, means and variances of one side's mixture, as float64 arrays."""
+        raise NotImplementedError
+
+    def _reorder_column_clusters(self, order):
+        """Follow a new order of the column clusters (pairing) in the own model."""
+        raise NotImplementedError
+
+    def _own_model_memberships(self, csr, side):
+        """Memberships of new rows (side='row') or columns under the own model."""
+        raise NotImplementedError
+
+    def _row_positions(self, csr):
+        """Latent positions (posterior means) of new rows, shape (n, latent dimension)."""
+        raise NotImplementedError
+
+    def _score_rows(self, csr):
+        """The own model's bound per cell of new rows."""
+        raise NotImplementedError
+
+    def _expected_cells(self, rows, columns):
+        """Fitted expected values of the training cells ``rows x columns``."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ biclusters
+    def get_indices(self, i):
+        """Row and column indices of the ``i``-th bicluster.
+
+        Parameters
+        ----------
+        i : int
+            Index of the bicluster, in ``[-n_biclusters, n_biclusters)``.
+
+        Returns
+        -------
+        row_ind, col_ind : ndarray of int
+        """
+        check_is_fitted(self)
+        n_biclusters = self.rows_.shape[0]
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool) or not (
+                -n_biclusters <= i < n_biclusters):
+            raise ValueError(
+                f"Bicluster index {i!r} is outside the {n_biclusters} biclusters: give an "
+                f"int in [0, {n_biclusters}) (or a negative one counting from the end).")
+        return np.nonzero(self.rows_[i])[0], np.nonzero(self.columns_[i])[0]
+
+    def get_submatrix(self, i, data):
+        """The submatrix of ``data`` of the ``i``-th bicluster.
+
+        Parameters
+        ----------
+        i : int
+            Index of the bicluster, in ``[-n_biclusters, n_biclusters)``; any other
+            raises a ValueError that says so.
+        data : {array-like, sparse matrix} of shape (n_rows, n_columns)
+
+        Returns
+        -------
+        submatrix : {ndarray, sparse matrix} of shape (n_bicluster_rows, n_bicluster_cols)
+        """
+        return super().get_submatrix(i, data)
 
     # ------------------------------------------------------------------ prediction
     def predict_proba(self, X):
@@ -166,7 +412,15 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         memberships : ndarray of shape (n_new_rows, n_row_clusters)
         """
         check_is_fitted(self)
-        return self._row_memberships(self._validated_matrix(X, reset=False))
+        return self._new_memberships(self._validated_matrix(X, reset=False), "row")
+
+    def _new_memberships(self, csr, side):
+        """Memberships of new rows (side='row') or columns under the model that produced
+        that side of the reported partition: its block model, or the estimator's own."""
+        memberships = self._partition.new_memberships(csr, side)
+        if memberships is None:
+            memberships = self._own_model_memberships(csr, side)
+        return memberships
 
     def predict(self, X):
         """Row-cluster labels of the rows of ``X`` (see :meth:`predict_proba`).
@@ -195,7 +449,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         -------
         memberships : ndarray of shape (n_new_columns, n_column_clusters)
         """
-        return self._column_memberships(self._validated_columns(X))
+        return self._new_memberships(self._validated_columns(X), "column")
 
     def predict_columns(self, X):
         """Column-cluster labels of the columns of ``X`` (see :meth:`predict_column_proba`).
@@ -270,15 +524,17 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
 
 
 def _warn_on_empty_clusters(labels, n_clusters, side):
+    """ConvergenceWarning (at the user's call to ``fit``) when a cluster is empty."""
     n_found = np.unique(labels).size
     if n_found < n_clusters:
         warnings.warn(
             f"Number of distinct {side} clusters ({n_found}) found smaller than asked for "
             f"({n_clusters}): the data may not support that many, or the signal is too weak.",
-            ConvergenceWarning)
+            ConvergenceWarning, stacklevel=3)
 
 
 def _selection(index, size, name):
+    """Validated indices of training rows (columns) from indices or a boolean mask."""
     if index is None:
         return np.arange(size)
     index = np.asarray(index)

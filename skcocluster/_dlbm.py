@@ -1,27 +1,24 @@
 """DeepLatentBlockCoclustering: the estimator's parameters and the wiring of its torch model."""
 
 import numbers
-import warnings
+from typing import NamedTuple
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseCoclustering
-from ._data.device import (cell_data, layout_is_dense, prepare_training_data, resolve_device,
-                      to_torch_operator)
-from ._objective.reconstruction import reconstruction_term, sample_positions
-from ._options.facets import (check_facet_cluster_counts, check_facet_schedule,
-                              facet_cluster_counts, store_facet_attributes)
-from ._refine.facets import refine_facet_memberships
+from ._data.device import (cell_data, layout_is_dense, prepare_training_data,
+                           to_torch_operator)
 from ._fold_in import fold_in_row_offsets
 from ._likelihoods import make_likelihood
 from ._nn.decoders import LatentPositionDecoder
 from ._nn.encoders import propagate
+from ._objective.reconstruction import reconstruction_term, sample_positions
+from ._options.facets import check_facet_schedule, facet_attributes, facet_results
 from ._options.wiring import deep_memberships, option_configs, reorder_module_clusters
-from ._train.progress import Progress
-from ._refine.stage import BlockRefinementMixin
+from ._refine.facets import refine_facet_memberships
+from ._refine.stage import RefinementStage
 from ._train.dlbm import FINAL_BOUND_SEED, FINAL_SAMPLE_FACTOR, TrainingConfig, fit_once
 
 # Above this many cells, reconstruction='auto' estimates the all-cells sum from samples.
@@ -30,7 +27,7 @@ SAMPLED_CELLS_THRESHOLD = 10 ** 7
 ENCODE_BATCH_NODES = 2 ** 16
 
 
-class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
+class DeepLatentBlockCoclustering(BaseCoclustering):
     """Deep latent block model co-clustering.
 
     Rows and columns get Gaussian latent positions from two bipartite graph neural network
@@ -88,7 +85,7 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
         likelihood of their own cells (so ``score`` compares like with like). On by
         default: measured in ``benchmarks/README.md`` (document NMI on the four corpora,
         planted block matrices with and without degree factors, grid search over
-        ``n_clusters``). False is the plain latent position model of the seed.
+        ``n_clusters``). False is the plain latent position model.
     block_refinement : bool, default=True
         After the deep model, refine its partition (and the restart's starting partition)
         by variational EM of the plain and of the degree-corrected latent block models,
@@ -271,6 +268,10 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
     1.0
     """
 
+    # Where the block model is not adequate to the matrix, the deep partition, from the
+    # richer latent-position model, is kept (docs/model.rst, "The final partition").
+    _refinement_stage = RefinementStage(own_name="deep", keep_own_if_inadequate=True)
+
     _parameter_constraints = {
         "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
         "latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -338,7 +339,12 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
         self.facet_fade_epochs = facet_fade_epochs
 
     # ------------------------------------------------------------------ fitting
+    def _check_parameters(self):
+        """Every facet must be faded in by the last epoch."""
+        check_facet_schedule(self.n_facets, self.facet_fade_epochs, self.max_iter)
+
     def _training_config(self, csr, n_row_clusters, n_column_clusters):
+        """The training loop's configuration from the estimator's parameters."""
         n_sampled = self._n_sampled_cells(csr)
         return TrainingConfig(
             n_row_clusters=n_row_clusters, n_column_clusters=n_column_clusters,
@@ -361,81 +367,39 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
             return None
         return self.n_sampled_cells or max(csr.nnz, 100_000)
 
-    def _check_n_clusters(self):
-        """Facet 1's cluster counts; with several facets, ``n_clusters`` is per facet."""
-        if self.n_facets == 1:
-            return super()._check_n_clusters()
-        check_facet_schedule(self.n_facets, self.facet_fade_epochs, self.max_iter)
-        self._facet_counts, paired = facet_cluster_counts(self.n_clusters, self.n_facets)
-        return (*self._facet_counts[0], paired)
-
-    def _set_memberships(self, csr, row_resp, column_resp, paired):
-        super()._set_memberships(csr, row_resp, column_resp, paired)
-        store_facet_attributes(self)
+    def _split_seeds(self, seeds):
+        """The last seed is the auxiliary one; the restarts take the first ``n_init``."""
+        return int(seeds[-1]), seeds[:self.n_init]
 
     def _restart_inits(self):
+        """The ``init`` of each restart: 'alternate' takes 'spectral' and 'random' in turn."""
         if self.init == "alternate":
             return ["spectral" if k % 2 == 0 else "random" for k in range(self.n_init)]
         return [self.init] * self.n_init
 
-    def _fit_memberships(self, csr, n_row_clusters, n_column_clusters, row_graph=None):
-        if self.n_facets > 1:
-            check_facet_cluster_counts(csr.shape, self._facet_counts)
-        device = resolve_device(self.device)
-        config = self._training_config(csr, n_row_clusters, n_column_clusters)
-        seeds = self._seeds(self.n_init + 1)
+    def _prepare(self, csr, n_clusters, row_graph, device, seed):
+        """The training configuration (with its options) and the data on the device."""
+        config = self._training_config(csr, *n_clusters)
         config.clustering_module, config.graph = option_configs(self, csr, row_graph, device,
-                                                                int(seeds[-1]))
+                                                                seed)
         # Real values on a dense layout are centred rather than degree-normalised
         # (EncoderInput): their row and column sums say nothing about the clusters.
         data, encoder_input = prepare_training_data(
-            csr, self.hidden_dim, device, int(seeds[-1]),
+            csr, self.hidden_dim, device, seed,
             centre=make_likelihood(self.likelihood_).real_valued and layout_is_dense(csr))
-        best = None
-        progress = Progress(self.verbose, self.n_init, phase_totals={
-            "pretrain": self.pretrain_epochs, "train": self.max_iter})
-        for restart, (init, seed) in enumerate(zip(self._restart_inits(), seeds)):
-            progress.start_restart(restart, init)
-            fit = fit_once(data, config, init, seed, device, progress)
-            progress.end_restart(fit)
-            if best is None or fit.lower_bound > best.lower_bound:
-                best = fit
-        if not best.converged:
-            warnings.warn(
-                f"The best of {self.n_init} restart(s) did not converge in max_iter="
-                f"{self.max_iter} epochs; increase max_iter or tol.", ConvergenceWarning)
-        self._store_fit(best, data, encoder_input, device)
-        row_resp = best.row_resp.cpu().double().numpy()
-        column_resp = best.column_resp.cpu().double().numpy()
-        # The block models explain the matrix with one row partition: on multi-facet data
-        # they pull facet 1 to a mix of the facets (measured, user guide "Several facets").
-        self._refined_facets = None
-        if self.block_refinement and self.n_facets == 1:
-            row_resp, column_resp = self._refine(csr, best, row_resp, column_resp)
-            self._refit_mixtures(row_resp, column_resp)
-        elif self.block_refinement:
-            row_resp, column_resp = refine_facet_memberships(self, csr, best, int(seeds[-1]))
-        return row_resp, column_resp
+        return _Prepared(data, encoder_input, config, device)
 
-    def _refine(self, csr, fit, row_resp, column_resp):
-        """The final partition, chosen among block-model refinements (``_selection.py``)."""
-        start = None
-        if fit.start_row_resp is not None:
-            start = (fit.start_row_resp.cpu().double().numpy(),
-                     fit.start_column_resp.cpu().double().numpy())
-        return self._refine_partition(csr, (row_resp, column_resp), start)
+    def _progress_phases(self):
+        """Epochs of pretraining and of the alternating phase."""
+        return {"pretrain": self.pretrain_epochs, "train": self.max_iter}
 
-    def _refit_mixtures(self, row_resp, column_resp):
-        """Closed-form mixture update of both latent spaces from given memberships."""
-        for prior, resp, (mean, log_var) in (
-                (self.module_.row_prior, row_resp, self._row_posterior),
-                (self.module_.column_prior, column_resp, self._column_posterior)):
-            prior.update(torch.as_tensor(resp, dtype=torch.float32), mean, log_var)
-        self._store_mixtures()
+    def _fit_restart(self, prepared, init, seed, progress):
+        """One restart of the deep model (:func:`~skcocluster._train.dlbm.fit_once`)."""
+        return fit_once(prepared.data, prepared.config, init, seed, prepared.device, progress)
 
-    def _store_fit(self, fit, data, encoder_input, device):
+    def _store_restart(self, fit, prepared):
         """Keep the fitted model on the CPU with what new rows and columns need."""
-        model = fit.model
+        data, model = prepared.data, fit.model
         row_state = model.row_encoder.fitted_state(data.adjacency_t, data.adjacency)
         column_state = model.column_encoder.fitted_state(data.adjacency, data.adjacency_t)
         with torch.no_grad():
@@ -445,28 +409,71 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
         self._column_state = tuple(_to_cpu(t) for t in column_state)
         self._column_posterior = (posteriors[2].cpu(), posteriors[3].cpu())
         self._row_posterior = (posteriors[0].cpu(), posteriors[1].cpu())
-        self._encoder_input = encoder_input
-        self._keep_own_model()
+        self._encoder_input = prepared.encoder_input
+        self._refined_facets = None
         self.row_embedding_ = posteriors[0].cpu().double().numpy()
         self.column_embedding_ = posteriors[2].cpu().double().numpy()
-        self.lower_bound_ = fit.lower_bound
-        self.elbo_history_ = np.asarray(fit.history)
         self.pretrain_history_ = np.asarray(fit.pretrain_history)
-        self.n_iter_ = fit.n_iter
-        self.converged_ = fit.converged
-        self.device_ = device
         self.alpha_ = float(model.decoder.alpha.detach())
+
+    def _fitted_memberships(self, fit, prepared):
+        """The deep model's memberships of the training rows and columns."""
+        return fit.row_resp.cpu().double().numpy(), fit.column_resp.cpu().double().numpy()
+
+    def _start_memberships(self, fit):
+        """The restart's starting partition (k-means on the encoders' initial positions)."""
+        if fit.start_row_resp is None:
+            return None
+        return (fit.start_row_resp.cpu().double().numpy(),
+                fit.start_column_resp.cpu().double().numpy())
+
+    def _refit_mixtures(self, row_resp, column_resp):
+        """Closed-form mixture update of both latent spaces from the refined memberships."""
+        for prior, resp, (mean, log_var) in (
+                (self.module_.row_prior, row_resp, self._row_posterior),
+                (self.module_.column_prior, column_resp, self._column_posterior)):
+            prior.update(torch.as_tensor(resp, dtype=torch.float32), mean, log_var)
         self._store_mixtures()
 
-    def _store_mixtures(self):
-        for side, prior in (("row", self.module_.row_prior),
-                            ("column", self.module_.column_prior)):
-            setattr(self, f"{side}_proportions_", prior.log_proportions.exp().double().numpy())
-            setattr(self, f"{side}_means_", prior.means.double().numpy())
-            setattr(self, f"{side}_variances_", prior.variances.double().numpy())
+    def _refine_facets(self, csr, own, seed):
+        """Refine the rows' facets given each other; refit facet mixtures to them."""
+        with torch.no_grad():
+            rows = [r.double().numpy() for r in
+                    self.module_.row_prior.facet_responsibilities(*self._row_posterior)]
+            columns = [r.double().numpy() for r in
+                       self.module_.column_prior.facet_responsibilities(
+                           *self._column_posterior)]
+        rows[0], columns[0] = own
+        refined = refine_facet_memberships(csr, rows, [resp.shape[1] for resp in columns],
+                                           self.likelihood_, seed)
+        if refined is None:
+            return own
+        self.module_.row_prior.update([torch.as_tensor(r, dtype=torch.float32)
+                                       for r in refined], *self._row_posterior)
+        self._refined_facets = (refined, columns)
+        self._store_mixtures()
+        return refined[0], columns[0]
+
+    def _facet_attributes(self):
+        """Per-facet memberships, labels, agreement and KL to the prior of each side."""
+        refined = self._refined_facets or (None, None)
+        memberships, kl = {}, {}
+        for side, posterior, facets in (("row", self._row_posterior, refined[0]),
+                                        ("column", self._column_posterior, refined[1])):
+            memberships[side], kl[side] = facet_results(
+                getattr(self.module_, f"{side}_prior"), posterior,
+                getattr(self, f"{side}_memberships_"), facets)
+        return facet_attributes(memberships["row"], memberships["column"], kl["row"],
+                                kl["column"])
+
+    def _mixture_parameters(self, side):
+        """Proportions, means and variances of one side's Gaussian mixture (facet 1's)."""
+        prior = getattr(self.module_, f"{side}_prior")
+        return (prior.log_proportions.exp().double().numpy(), prior.means.double().numpy(),
+                prior.variances.double().numpy())
 
     def _reorder_column_clusters(self, order):
-        self._reorder_block_model(order)
+        """Permute the column mixture (and clustering module) to the paired order."""
         prior = self.module_.column_prior
         index = torch.as_tensor(order)
         with torch.no_grad():
@@ -481,7 +488,7 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
 
         A new node is normalised as the training matrix was (by its own degree and the
         training degrees of the other side, or centred: ``EncoderInput``), then passed
-        through the fitted hidden features (model.md, "Encoders").
+        through the fitted hidden features (``docs/model.rst``, "Encoders").
         """
         encoder = getattr(self.module_, f"{side}_encoder")
         hidden, hidden_var, centres = getattr(self, f"_{side}_state")
@@ -501,29 +508,19 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
             log_vars.append(log_var)
         return torch.cat(means), torch.cat(log_vars)
 
-    def _row_memberships(self, csr):
-        return self._memberships(csr, "row")
-
-    def _column_memberships(self, csr_t):
-        return self._memberships(csr_t, "column")
-
-    def _memberships(self, csr, side):
-        """Memberships of new rows (side='row') or columns, under the model that produced
-        the reported partition: the block model, the degree-corrected one, or the encoders.
-        """
-        block_model = self._block_model_memberships(csr, side)
-        if block_model is not None:
-            return block_model
+    def _own_model_memberships(self, csr, side):
+        """Memberships of new rows (side='row') or columns under the encoders and the
+        mixtures (or the clustering modules)."""
         mean, log_var = self._encode(csr, side)
         with torch.no_grad():
             return deep_memberships(self.module_, side, mean, log_var).double().numpy()
 
     def _row_positions(self, csr):
+        """Posterior means of new rows, as float64."""
         return self._encode(csr, "row")[0].double().numpy()
 
     def _new_row_decoder(self, csr, row_mean):
-        """The fitted decoder, with maximum-likelihood offsets for new rows
-        (``_fold_in.py``)."""
+        """The fitted decoder, with maximum-likelihood offsets for new rows (fold-in)."""
         decoder = self.module_.decoder
         if not decoder.degree_corrected:
             return decoder
@@ -533,6 +530,7 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
                                      decoder.column_offset.detach().clone())
 
     def _score_rows(self, csr):
+        """ELBO per cell of new rows, with fold-in offsets and one fixed draw."""
         mean, log_var = self._encode(csr, "row")
         generator = torch.Generator().manual_seed(FINAL_BOUND_SEED)
         with torch.no_grad():
@@ -550,6 +548,7 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
         return float(bound) / (csr.shape[0] * csr.shape[1])
 
     def _expected_cells(self, rows, columns):
+        """Expected cell values at the posterior means of training rows and columns."""
         rows_t = torch.as_tensor(rows)
         columns_t = torch.as_tensor(columns)
         decoder = self.module_.decoder
@@ -560,7 +559,17 @@ class DeepLatentBlockCoclustering(BlockRefinementMixin, BaseCoclustering):
             return self.module_.likelihood.expected(logits).double().numpy()
 
 
+class _Prepared(NamedTuple):
+    """What the restarts of a fit share."""
+
+    data: object
+    encoder_input: object
+    config: TrainingConfig
+    device: torch.device
+
+
 def _to_cpu(value):
+    """A tensor, or a tuple of tensors, moved to the CPU."""
     if isinstance(value, tuple):
         return tuple(v.cpu() for v in value)
     return value.cpu()

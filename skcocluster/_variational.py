@@ -1,28 +1,24 @@
 """VariationalCoclustering: the estimator's parameters and the wiring of its torch model."""
 
 import numbers
-import warnings
+from typing import NamedTuple
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseCoclustering
-from ._data.device import resolve_device
-from ._options.facets import (check_facet_cluster_counts, facet_cluster_counts,
-                              store_facet_memberships)
-from ._refine.facets import refine_facets
 from ._likelihoods import make_likelihood
+from ._options.facets import facet_attributes
 from ._options.wiring import graph_option
-from ._train.progress import Progress
-from ._refine.stage import BlockRefinementMixin
+from ._refine.facets import refine_facet_memberships
+from ._refine.stage import RefinementStage
 from ._train.variational import (CHUNK, FINAL_OBJECTIVE_SEED, VariationalConfig, fit_once,
-                                    gather, prepare_data, side_data)
+                                 gather, prepare_data, side_data)
 
 
-class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
+class VariationalCoclustering(BaseCoclustering):
     """Scaled variational co-clustering: two Gaussian-mixture VAEs and a per-cell latent.
 
     A row is encoded from its row vector, a column from its column vector, each by a
@@ -35,7 +31,8 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
     :class:`~skcocluster.DeepLatentBlockCoclustering` (same attributes and methods) and for
     :class:`sklearn.cluster.SpectralCoclustering` / :class:`sklearn.cluster.SpectralBiclustering`.
 
-    The objective, in nats of the whole matrix (``design/variational.md``)::
+    The objective, in nats of the whole matrix (``docs/model.rst``, "The variational
+    model")::
 
         J = row_weight    * sum_i IWAE_i   + contrast_weight * M * I_NCE(rows)
           + column_weight * sum_j IWAE_j   + contrast_weight * P * I_NCE(columns)
@@ -261,6 +258,11 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
     1.0
     """
 
+    # The variational partition is not kept where the block model is not adequate to the
+    # matrix, as the deep LBM's is: on text it is below its refinements (measured:
+    # benchmarks/README.md).
+    _refinement_stage = RefinementStage(own_name="variational", keep_own_if_inadequate=False)
+
     _parameter_constraints = {
         "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
         "n_cell_clusters": [Interval(numbers.Integral, 1, None, closed="left"), None],
@@ -339,6 +341,7 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
 
     # ------------------------------------------------------------------ fitting
     def _config(self, n_row_clusters, n_column_clusters):
+        """The training loop's configuration from the estimator's parameters."""
         return VariationalConfig(
             n_row_clusters=n_row_clusters, n_column_clusters=n_column_clusters,
             n_cell_clusters=self.n_cell_clusters or n_row_clusters * n_column_clusters,
@@ -354,75 +357,40 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
             likelihood=self.likelihood_,
             facet_counts=self._facet_counts if self.n_facets > 1 else None)
 
-    def _check_n_clusters(self):
-        """Facet 1's cluster counts; with several facets, ``n_clusters`` is per facet."""
-        if self.n_facets == 1:
-            return super()._check_n_clusters()
-        self._facet_counts, paired = facet_cluster_counts(self.n_clusters, self.n_facets)
-        return (*self._facet_counts[0], paired)
+    def _split_seeds(self, seeds):
+        """The first seed is the auxiliary one; the restarts take the others."""
+        return int(seeds[0]), seeds[1:]
 
-    def _fit_memberships(self, csr, n_row_clusters, n_column_clusters, row_graph=None):
-        if self.n_facets > 1:
-            check_facet_cluster_counts(csr.shape, self._facet_counts)
-        device = resolve_device(self.device)
-        config = self._config(n_row_clusters, n_column_clusters)
-        seeds = self._seeds(self.n_init + 1)
-        config.graph = graph_option(self, csr, row_graph, device, int(seeds[0]))
-        data = prepare_data(csr, config, device, int(seeds[0]))
-        progress = Progress(self.verbose, self.n_init, phase_totals={
-            "pretrain rows": self.pretrain_epochs, "pretrain columns": self.pretrain_epochs,
-            "pretrain cells": self.pretrain_epochs, "train": self.max_iter})
-        best = None
-        for restart, seed in enumerate(seeds[1:]):
-            progress.start_restart(restart, self.init)
-            fit = fit_once(data, config, int(seed), device, progress)
-            progress.end_restart(fit)
-            if best is None or fit.objective > best.objective:
-                best = fit
-        if not best.converged:
-            warnings.warn(
-                f"The best of {self.n_init} restart(s) did not converge in max_iter="
-                f"{self.max_iter} epochs; increase max_iter or tol.", ConvergenceWarning)
-        self._store_fit(best, data, device)
-        self._facets = {}
-        row_resp = self._memberships_of(data.rows, "row")
-        column_resp = self._memberships_of(data.columns, "column")
-        if self.block_refinement and self.n_facets == 1:
-            # Its own partition is not kept where the block model is not adequate, as
-            # the deep LBM's is: on text it was measured below its refinements
-            # (benchmarks/README.md, "VariationalCoclustering", "Real corpora").
-            row_resp, column_resp = self._refine_partition(
-                csr, (row_resp, column_resp), own_name="variational",
-                own_if_inadequate=False)
-        elif self.block_refinement and not make_likelihood(self.likelihood_).real_valued:
-            # The plain block models would pull facet 1 to a mix of the facets; the rows'
-            # facets are refined each given the others, as the deep LBM does.
-            n_column_clusters = int(np.prod([q for _, q in self._facet_counts]))
-            self._facets["row"] = refine_facets(csr, self._facets["row"], n_column_clusters,
-                                                self.likelihood_, int(seeds[0]))
-            row_resp = self._facets["row"][0]
-        return row_resp, column_resp
+    def _prepare(self, csr, n_clusters, row_graph, device, seed):
+        """The training configuration (with its graph term) and the data on the device."""
+        config = self._config(*n_clusters)
+        config.graph = graph_option(self, csr, row_graph, device, seed)
+        return _Prepared(prepare_data(csr, config, device, seed), config, device)
 
-    def _set_memberships(self, csr, row_resp, column_resp, paired):
-        super()._set_memberships(csr, row_resp, column_resp, paired)
-        store_facet_memberships(
-            self, [self.row_memberships_] + self._facets["row"][1:],
-            [self.column_memberships_] + self._facets["column"][1:])
+    def _progress_phases(self):
+        """Epochs of the three pretraining phases and of joint training."""
+        return {"pretrain rows": self.pretrain_epochs, "pretrain columns": self.pretrain_epochs,
+                "pretrain cells": self.pretrain_epochs, "train": self.max_iter}
 
-    def _store_fit(self, fit, data, device):
-        """Keep the fitted model on the CPU, with its embeddings and history."""
+    def _fit_restart(self, prepared, init, seed, progress):
+        """One restart (:func:`~skcocluster._train.variational.fit_once`; ``init`` is
+        read from the configuration)."""
+        return fit_once(prepared.data, prepared.config, int(seed), prepared.device, progress)
+
+    def _store_restart(self, fit, prepared):
+        """Keep the fitted model on the CPU, with its objective's terms and history."""
         self.module_ = fit.model.to("cpu").eval()
-        self._noise_var = data.noise_var
-        self.device_ = device
-        self.lower_bound_ = float(fit.objective)
+        self._noise_var = prepared.data.noise_var
         self.objective_terms_ = {name: float(value) for name, value in fit.terms.items()}
-        self.elbo_history_ = np.asarray(fit.history)
         self.pretrain_history_ = (np.sum(fit.pretrain_history, axis=0)
                                   if self.pretrain_epochs else np.zeros(0))
-        self.n_iter_ = fit.n_iter
-        self.converged_ = fit.converged
-        self._keep_own_model()
-        self._store_mixtures()
+        self._facets = {}
+
+    def _fitted_memberships(self, fit, prepared):
+        """The VAEs' memberships of the training rows and columns (also storing their
+        embeddings and every facet's memberships)."""
+        return (self._memberships_of(prepared.data.rows, "row"),
+                self._memberships_of(prepared.data.columns, "column"))
 
     def _memberships_of(self, data_side, side):
         """Memberships of the training rows (columns), storing their embedding and every
@@ -439,18 +407,31 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
         self._facets[side] = facets
         return resp
 
-    def _store_mixtures(self):
-        for side in ("row", "column"):
-            prior = self.module_.side(side).prior
-            with torch.no_grad():
-                setattr(self, f"{side}_proportions_",
-                        torch.softmax(prior.logits, 0).double().numpy())
-                setattr(self, f"{side}_means_", prior.means.double().numpy().copy())
-                setattr(self, f"{side}_variances_",
-                        prior.log_vars.exp().double().numpy().copy())
+    def _refine_facets(self, csr, own, seed):
+        """Refine the rows' facets given each other (the mixtures are not refitted)."""
+        refined = refine_facet_memberships(csr, self._facets["row"],
+                                           [q for _, q in self._facet_counts],
+                                           self.likelihood_, seed)
+        if refined is None:
+            return own
+        self._facets["row"] = refined
+        return refined[0], own[1]
+
+    def _facet_attributes(self):
+        """Per-facet memberships, labels and agreement of each side."""
+        return facet_attributes([self.row_memberships_] + self._facets["row"][1:],
+                                [self.column_memberships_] + self._facets["column"][1:])
+
+    def _mixture_parameters(self, side):
+        """Proportions, means and variances of one side's mixture prior (facet 1's)."""
+        prior = self.module_.side(side).prior
+        with torch.no_grad():
+            return (torch.softmax(prior.logits, 0).double().numpy(),
+                    prior.means.double().numpy().copy(),
+                    prior.log_vars.exp().double().numpy().copy())
 
     def _reorder_column_clusters(self, order):
-        self._reorder_block_model(order)
+        """Permute the column prior's components to the paired order."""
         self.module_.columns.prior.reorder(order)
         self._store_mixtures()
 
@@ -471,19 +452,12 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
             raise FloatingPointError("the fitted encoders produced non-finite values")
         return mean, resp
 
-    def _row_memberships(self, csr):
-        block_model = self._block_model_memberships(csr, "row")
-        if block_model is not None:
-            return block_model
-        return self._encode_side(side_data(csr, "cpu"), "row")[1]
-
-    def _column_memberships(self, csr_t):
-        block_model = self._block_model_memberships(csr_t, "column")
-        if block_model is not None:
-            return block_model
-        return self._encode_side(side_data(csr_t, "cpu"), "column")[1]
+    def _own_model_memberships(self, csr, side):
+        """Memberships of new rows (side='row') or columns under the side's VAE."""
+        return self._encode_side(side_data(csr, "cpu"), side)[1]
 
     def _row_positions(self, csr):
+        """Posterior means of new rows."""
         return self._encode_side(side_data(csr, "cpu"), "row")[0]
 
     def _score_rows(self, csr):
@@ -555,6 +529,14 @@ class VariationalCoclustering(BlockRefinementMixin, BaseCoclustering):
         return self.predict_cell_proba(rows, columns).argmax(1)
 
 
+class _Prepared(NamedTuple):
+    """What the restarts of a fit share."""
+
+    data: object
+    config: VariationalConfig
+    device: torch.device
+
+
 def _side_on_cpu(data_side):
     """A :class:`SideData` moved to the CPU (for the final memberships)."""
     return type(data_side)(**{name: (value.cpu() if torch.is_tensor(value) else value)
@@ -562,6 +544,7 @@ def _side_on_cpu(data_side):
 
 
 def _cell_indices(index, size, name):
+    """Validated training indices of cells (negative ones counted from the end)."""
     index = np.asarray(index)
     if index.ndim != 1 or not (np.issubdtype(index.dtype, np.integer) or index.size == 0):
         raise ValueError(f"{name} must be a 1-D array of integer indices.")

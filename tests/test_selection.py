@@ -1,4 +1,4 @@
-"""Choice of the final partition among block-model refinements (skcocluster/_selection.py)."""
+"""Choice of the final partition among block-model refinements (skcocluster/_refine/)."""
 
 import numpy as np
 import scipy.sparse as sp
@@ -6,10 +6,13 @@ import scipy.sparse as sp
 import pytest
 
 import skcocluster._refine.stage as refinement
-from skcocluster._refine.stage import BlockRefinementMixin
+from skcocluster._refine.block_em import degree_corrected_parameters
+from skcocluster._refine.partition import FittedPartition
+from skcocluster._refine.stage import RefinementStage
 from skcocluster._refine.held_out import (_values_at, block_model_is_adequate, held_out_cells,
                                           held_out_score, one_sided_score)
-from skcocluster._refine.selection import Candidate, candidates, fills_all_clusters, select
+from skcocluster._refine.selection import (OWN_MODEL, Candidate, candidates, fills_all_clusters,
+                                          select)
 from skcocluster.datasets import make_lbm
 from skcocluster.metrics import coclustering_adjusted_rand_score
 
@@ -129,7 +132,7 @@ def one_hot(labels, k):
 
 def test_selection_keeps_the_own_partition_where_the_block_model_is_not_adequate():
     csr, rows, groups, merged = profile_matrix()
-    own = Candidate("deep", one_hot(rows, 3), one_hot(merged, 2), "deep")
+    own = Candidate("deep", one_hot(rows, 3), one_hot(merged, 2), OWN_MODEL)
     # Columns {0, 3} against the rest: the block model now tells row cluster 0 from the
     # others, so it predicts better than with the own columns, even with noisier rows.
     first_apart = np.isin(groups, [0, 3]).astype(int)
@@ -148,7 +151,7 @@ def test_selection_keeps_the_own_partition_where_the_block_model_is_not_adequate
                                              likelihood="poisson", random_state=0)
     planted = sp.csr_matrix(X)
     own = Candidate("deep", one_hot(noisy(planted_rows, 3, 0.4, 0), 3),
-                    one_hot(planted_cols, 3), "deep")
+                    one_hot(planted_cols, 3), OWN_MODEL)
     truth = Candidate("truth", one_hot(planted_rows, 3), one_hot(planted_cols, 3), "block")
     assert select(planted, "poisson", [own, truth]) is truth
 
@@ -157,7 +160,7 @@ def test_selection_takes_one_side_from_the_best_candidate_where_the_own_leaves_i
     csr, rows, _, merged = profile_matrix()
     collapsed_columns = np.zeros((csr.shape[1], 2))
     collapsed_columns[:, 0] = 1.0
-    own = Candidate("deep", one_hot(rows, 3), collapsed_columns, "deep")
+    own = Candidate("deep", one_hot(rows, 3), collapsed_columns, OWN_MODEL)
     other = Candidate("other", one_hot(noisy(rows, 3, 0.6, 3), 3), one_hot(merged, 2),
                       "degree_corrected")
     chosen = select(csr, "poisson", [own, other])
@@ -165,11 +168,7 @@ def test_selection_takes_one_side_from_the_best_candidate_where_the_own_leaves_i
     np.testing.assert_array_equal(chosen.column_resp, other.column_resp)
     assert chosen.name == "deep (rows), other (columns)"
     assert (chosen.side_model("row"), chosen.side_model("column")) == (
-        "deep", "degree_corrected")
-
-
-class _Refined(BlockRefinementMixin):
-    likelihood_ = "poisson"
+        OWN_MODEL, "degree_corrected")
 
 
 def test_new_nodes_of_each_side_follow_the_model_of_that_side(monkeypatch):
@@ -178,17 +177,56 @@ def test_new_nodes_of_each_side_follow_the_model_of_that_side(monkeypatch):
                              random_state=0)
     csr = sp.csr_matrix(X)
     mixed = Candidate("deep (rows), other (columns)", one_hot(rows, 3), one_hot(cols, 3),
-                      "deep", column_membership_model="degree_corrected")
+                      OWN_MODEL, column_membership_model="degree_corrected")
     monkeypatch.setattr(refinement, "select", lambda *args: mixed)
-    estimator = _Refined()
-    estimator._keep_own_model()
-    row_resp, column_resp = estimator._refine_partition(csr, (one_hot(rows, 3),
-                                                              one_hot(cols, 3)))
-    estimator.row_memberships_, estimator.column_memberships_ = row_resp, column_resp
-    assert estimator.refined_from_ == mixed.name
+    stage = RefinementStage(own_name="deep", keep_own_if_inadequate=True)
+    partition = stage.fit(csr, (one_hot(rows, 3), one_hot(cols, 3)), None, "poisson")
+    assert partition.refined_from == mixed.name
     # Rows: the estimator's own model (None hands them to its encoders).
-    assert estimator._block_model_memberships(csr, "row") is None
+    assert partition.new_memberships(csr, "row") is None
     # Columns: the degree-corrected block model of the kept partition.
-    new_columns = estimator._block_model_memberships(csr.T.tocsr(), "column")
+    new_columns = partition.new_memberships(csr.T.tocsr(), "column")
     assert new_columns.shape == (csr.shape[1], 3)
     assert np.mean(new_columns.argmax(1) == cols) >= 0.9
+
+
+def test_stage_passes_its_policy_to_the_choice(monkeypatch):
+    seen = {}
+
+    def record(csr, likelihood, pool, keep_own_if_inadequate):
+        seen["names"] = [candidate.name for candidate in pool]
+        seen["keep_own"] = keep_own_if_inadequate
+        return pool[0]
+
+    monkeypatch.setattr(refinement, "select", record)
+    csr, rows, _, merged = profile_matrix()
+    own = (one_hot(rows, 3), one_hot(merged, 2))
+    partition = RefinementStage(own_name="variational", keep_own_if_inadequate=False).fit(
+        csr, own, None, "poisson")
+    assert seen == {"names": ["variational", "variational + block EM",
+                              "variational + degree-corrected EM"], "keep_own": False}
+    assert partition.refined_from == "variational"
+    assert (partition.row_model, partition.column_model) == (OWN_MODEL, OWN_MODEL)
+    assert partition.degree_model is None
+
+
+def test_reported_partition_follows_the_pairing_of_the_column_clusters():
+    blocks = np.full((3, 3), 0.5) + np.eye(3)
+    X, rows, cols = make_lbm(300, 200, 3, block_params=blocks, likelihood="poisson",
+                             random_state=0)
+    csr = sp.csr_matrix(X)
+    row_resp, column_resp = one_hot(rows, 3), one_hot(cols, 3)
+    order = np.array([2, 0, 1])
+    block = (row_resp.T @ (csr @ column_resp)) / np.outer(row_resp.sum(0), column_resp.sum(0))
+    degree_model = degree_corrected_parameters(csr, row_resp, column_resp)
+    for model in ("block", "degree_corrected"):
+        fitted = FittedPartition(row_resp, column_resp, "x", model, model, "poisson",
+                                 degree_model=degree_model)
+        plain = fitted.reported(block)
+        paired = fitted.reported(block[:, order], order)
+        np.testing.assert_array_equal(paired.column_resp, column_resp[:, order])
+        # New rows get the same memberships; new columns the reordered clusters.
+        np.testing.assert_allclose(paired.new_memberships(csr, "row"),
+                                   plain.new_memberships(csr, "row"))
+        np.testing.assert_allclose(paired.new_memberships(csr.T.tocsr(), "column"),
+                                   plain.new_memberships(csr.T.tocsr(), "column")[:, order])

@@ -74,6 +74,7 @@ def check_n_clusters(n_clusters):
         True when ``n_clusters`` was a single int.
     """
     def _is_count(value):
+        """Whether ``value`` is a positive int (not a bool)."""
         return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
 
     if _is_count(n_clusters):
@@ -121,6 +122,7 @@ def inverse_sqrt_degrees(csr):
 
 
 def _safe_inverse_sqrt(degree):
+    """``1 / sqrt(degree)``, 0 where the degree is 0."""
     scale = np.zeros_like(degree, dtype=np.float64)
     positive = degree > 0
     scale[positive] = 1.0 / np.sqrt(degree[positive])
@@ -135,14 +137,14 @@ def normalise_adjacency(csr, row_scale, column_scale):
 class EncoderInput:
     """How the matrix is normalised before the encoders, for training and for new nodes.
 
-    ``'degrees'``: ``D1^{-1/2} A D2^{-1/2}`` (model.md, "Encoders"), the normalisation of
-    non-negative data; its leading singular vector is the square-root degrees.
-    ``'centred'``: ``(A - m) / s`` with ``m`` the mean entry and
+    ``'degrees'``: ``D1^{-1/2} A D2^{-1/2}`` (``docs/model.rst``, "Encoders"), the
+    normalisation of non-negative data; its leading singular vector is the square-root
+    degrees. ``'centred'``: ``(A - m) / s`` with ``m`` the mean entry and
     ``s = std * (sqrt(M) + sqrt(P))`` (about the top singular value of a noise matrix), for
     real values on a dense layout: there row and column sums can be near zero or negative
-    and say nothing, and the block means are what the singular vectors must carry
-    (measured on planted Gaussian blocks with noise 4: k-means on two singular vectors
-    finds ARI 0.009 of the rows after degree normalisation, 0.778 after centring).
+    and say nothing, and the block means are what the singular vectors must carry (on
+    planted Gaussian blocks, degree normalisation hides them from the leading singular
+    vectors; measured: benchmarks/README.md).
 
     Parameters
     ----------

@@ -24,6 +24,31 @@ DUPLICATE_FACET_ARI = 0.9
 BACKGROUND_COLUMN_CLUSTERS = 1
 
 
+def cluster_counts(n_clusters, n_facets):
+    """Cluster counts of every facet from an estimator's ``n_clusters`` and ``n_facets``.
+
+    Parameters
+    ----------
+    n_clusters : int, tuple of (int, int) or list
+        With one facet, ``k`` or ``(L, Q)``
+        (:func:`~skcocluster._data.validation.check_n_clusters`); with several, as
+        :func:`facet_cluster_counts` reads it.
+    n_facets : int
+
+    Returns
+    -------
+    counts : list of tuple of (int, int)
+        ``(n_row_clusters, n_column_clusters)`` of each facet; the first is the reported
+        partition's.
+    paired : bool
+        Whether the reported partition's biclusters pair row and column clusters.
+    """
+    if n_facets == 1:
+        n_rows, n_columns, paired = check_n_clusters(n_clusters)
+        return [(n_rows, n_columns)], paired
+    return facet_cluster_counts(n_clusters, n_facets)
+
+
 def facet_cluster_counts(n_clusters, n_facets):
     """Per-facet cluster counts from the estimator's ``n_clusters``.
 
@@ -153,35 +178,34 @@ def warn_on_duplicate_facets(labels, threshold=DUPLICATE_FACET_ARI):
     return ari
 
 
-def store_facet_attributes(estimator):
-    """Set the per-facet fitted attributes of a fitted deep LBM (also for one facet)."""
-    model = estimator.module_
-    memberships = {}
-    for side, posterior in (("row", estimator._row_posterior),
-                            ("column", estimator._column_posterior)):
-        refined = getattr(estimator, "_refined_facets", None)
-        memberships[side], kl = facet_results(
-            getattr(model, f"{side}_prior"), posterior,
-            getattr(estimator, f"{side}_memberships_"),
-            None if refined is None else refined[side == "column"])
-        setattr(estimator, f"{side}_facet_kl_", kl)
-    store_facet_memberships(estimator, memberships["row"], memberships["column"])
+def facet_attributes(row_memberships, column_memberships, row_kl=None, column_kl=None):
+    """The per-facet fitted attributes of an estimator (also for one facet).
 
-
-def store_facet_memberships(estimator, row_memberships, column_memberships):
-    """Set ``*_memberships_facets_``, ``*_labels_facets_``, ``facet_row_ari_`` (warning
-    when two facets found the same row partition) and ``facet_column_ari_``.
+    ``*_memberships_facets_``, ``*_labels_facets_``, ``facet_row_ari_`` (warning when two
+    facets found the same row partition), ``facet_column_ari_`` and, where given,
+    ``row_facet_kl_`` and ``column_facet_kl_``.
 
     Parameters
     ----------
-    estimator : fitted estimator
     row_memberships, column_memberships : list of ndarray
         One (n, K_j) array per facet; the first should be the reported memberships.
+    row_kl, column_kl : ndarray of shape (n_facets,), optional
+        Each facet's KL to its prior (:func:`facet_results`).
+
+    Returns
+    -------
+    attributes : dict of str to object
+        The attributes by name, for the estimator to set.
     """
+    attributes = {}
+    for side, kl in (("row", row_kl), ("column", column_kl)):
+        if kl is not None:
+            attributes[f"{side}_facet_kl_"] = kl
     labels = {}
     for side, memberships in (("row", row_memberships), ("column", column_memberships)):
         labels[side] = [resp.argmax(1) for resp in memberships]
-        setattr(estimator, f"{side}_memberships_facets_", memberships)
-        setattr(estimator, f"{side}_labels_facets_", np.vstack(labels[side]))
-    estimator.facet_row_ari_ = warn_on_duplicate_facets(labels["row"])
-    estimator.facet_column_ari_ = agreement_matrix(labels["column"])
+        attributes[f"{side}_memberships_facets_"] = memberships
+        attributes[f"{side}_labels_facets_"] = np.vstack(labels[side])
+    attributes["facet_row_ari_"] = warn_on_duplicate_facets(labels["row"])
+    attributes["facet_column_ari_"] = agreement_matrix(labels["column"])
+    return attributes

@@ -1,7 +1,8 @@
 """Variational EM of the plain latent block model, from given memberships.
 
-Used to refine a partition on block-structured data (model.md, finding 6) and, in the
-benchmarks, as the block model's ceiling when started at the true partition. Works on
+Used to refine a partition on block-structured data (``docs/model.rst``, "The final
+partition") and, in the benchmarks, as the block model's ceiling when started at the true
+partition. Works on
 scipy.sparse matrices: each iteration costs two sparse products with the memberships.
 
 All three likelihoods are exponential families in the cell value, so a row's log-likelihood
@@ -138,6 +139,7 @@ def degree_corrected_bound(csr, row_resp, column_resp):
 
 
 def _degree_corrected_side_step(csr, row_resp, column_resp, row_degrees, column_degrees):
+    """New row memberships of the degree-corrected model (block rates refitted first)."""
     _, _, column_mass, omega = _degree_corrected_blocks(csr, row_resp, column_resp,
                                                         row_degrees, column_degrees)
     return degree_corrected_memberships(csr, column_resp, row_resp.mean(0), omega,

@@ -2,7 +2,6 @@
 other facets' labels (``block_refinement`` with ``n_facets > 1``)."""
 
 import numpy as np
-import torch
 from scipy.special import logsumexp
 from sklearn.cluster import KMeans
 
@@ -40,6 +39,7 @@ def joint_codes(labels):
 
 
 def _one_hot(codes, n_codes=None):
+    """One-hot rows of integer codes (``n_codes`` columns, by default the largest + 1)."""
     n_codes = int(codes.max()) + 1 if n_codes is None else n_codes
     return np.eye(n_codes)[codes]
 
@@ -51,9 +51,9 @@ def additive_natural_parameters(sums, counts, facet_part, context_part, likeliho
     The natural parameter of the cells of facet cluster ``k``, context ``s`` and column
     cluster ``q`` is additive in the facet's cluster and in the context: a facet's
     cluster then means the same in every context. Without this tie, a label permutation
-    within one context leaves the likelihood unchanged, and EM settled on partitions
-    permuted differently per context (measured: ARI 0.55 at the same likelihood as the
-    planted partition). Exact for planted data where each column follows one facet.
+    within one context leaves the likelihood unchanged, and EM can settle on partitions
+    permuted differently per context, at the same likelihood as the planted partition.
+    Exact for planted data where each column follows one facet.
 
     Parameters
     ----------
@@ -247,8 +247,8 @@ def refine_facets(csr, row_memberships, n_column_clusters, likelihood, seed,
     others (:func:`refine_side_facets`). Only the rows' facets are refined: they are
     independent partitions, so each facet's block model given the others is identified.
     The columns' facets are not (a column is usually affected by one facet only, so its
-    label in one facet determines the others), and refining them the same way was
-    measured to scramble facet 1's column partition.
+    label in one facet determines the others), and refining them the same way scrambles
+    facet 1's column partition.
 
     Parameters
     ----------
@@ -273,39 +273,30 @@ def refine_facets(csr, row_memberships, n_column_clusters, likelihood, seed,
     return row_memberships
 
 
-def refine_facet_memberships(estimator, csr, fit, seed):
-    """``block_refinement`` with several facets: refine the rows' facets, refit their mixtures.
+def refine_facet_memberships(csr, row_memberships, column_cluster_counts, likelihood, seed):
+    """``block_refinement`` with several facets: the rows' facets refined (:func:`refine_facets`).
 
-    Bernoulli and Poisson likelihoods only: with ``likelihood='gaussian'`` the deep
-    memberships are kept.
+    Bernoulli and Poisson likelihoods only: with ``likelihood='gaussian'`` the estimator
+    keeps its own memberships.
 
     Parameters
     ----------
-    estimator : DeepLatentBlockCoclustering
-        Fitted model stored (``_store_fit``); ``_refined_facets`` is set here.
     csr : csr_matrix of shape (M, P)
-    fit : SingleFit
+    row_memberships : list of ndarray
+        Per-facet row memberships of the estimator's own model, each of shape (M, L_j).
+    column_cluster_counts : sequence of int
+        Column clusters of each facet (the refinement clusters the columns into their
+        product).
+    likelihood : str
+        The resolved likelihood.
     seed : int
 
     Returns
     -------
-    row_resp, column_resp : ndarray
-        Facet 1's refined row memberships and its (unchanged) column memberships.
+    row_memberships : list of ndarray or None
+        The refined per-facet row memberships; None for a real-valued likelihood.
     """
-    model = estimator.module_
-    with torch.no_grad():
-        rows = [r.double().numpy()
-                for r in model.row_prior.facet_responsibilities(*estimator._row_posterior)]
-        columns = [r.double().numpy() for r in
-                   model.column_prior.facet_responsibilities(*estimator._column_posterior)]
-    rows[0] = fit.row_resp.cpu().double().numpy()
-    columns[0] = fit.column_resp.cpu().double().numpy()
-    if make_likelihood(estimator.likelihood_).real_valued:
-        return rows[0], columns[0]
-    n_column_clusters = int(np.prod([resp.shape[1] for resp in columns]))
-    rows = refine_facets(csr, rows, n_column_clusters, estimator.likelihood_, seed)
-    model.row_prior.update([torch.as_tensor(r, dtype=torch.float32) for r in rows],
-                           *estimator._row_posterior)
-    estimator._refined_facets = (rows, columns)
-    estimator._store_mixtures()
-    return rows[0], columns[0]
+    if make_likelihood(likelihood).real_valued:
+        return None
+    n_column_clusters = int(np.prod(list(column_cluster_counts)))
+    return refine_facets(csr, row_memberships, n_column_clusters, likelihood, seed)

@@ -3,14 +3,13 @@ choice between them (``block_refinement=True``).
 
 Candidates, each a pair of row and column memberships:
 
-- the deep model's partition, as it is;
+- the estimator's own partition, as it is;
 - that partition refined by variational EM of the plain latent block model (the model of
-  planted block data; model.md, finding 6) and, for non-negative data, of the
-  degree-corrected Poisson block model (the model of text-like data, whose row and column
-  totals vary wildly; finding 9);
+  planted block data) and, for non-negative data, of the degree-corrected Poisson block
+  model (the model of text-like data, whose row and column totals vary wildly);
 - the same two refinements of the restart's starting partition (k-means on the encoders'
   initial positions), which near the detection threshold still carries clusters that the
-  deep model's own bound merges;
+  deep LBM's own bound merges;
 - that starting partition as it is (never empty: a last resort).
 
 They are compared on one criterion: first, whether they fill every cluster asked for;
@@ -44,6 +43,12 @@ from .._likelihoods import as_likelihood
 from .block_em import block_noise_variance, refine_block_model, refine_degree_corrected
 from .held_out import block_model_is_adequate, held_out_cells, held_out_score
 
+# The models that give the memberships of new rows or columns: the estimator's own, the
+# plain block model and the degree-corrected one.
+OWN_MODEL = "own"
+BLOCK_MODEL = "block"
+DEGREE_CORRECTED_MODEL = "degree_corrected"
+
 
 @dataclass
 class Candidate:
@@ -54,7 +59,7 @@ class Candidate:
     name : str
         Where it comes from, e.g. 'deep + block EM'.
     row_resp, column_resp : ndarray of shape (M, L) and (P, Q)
-    membership_model : {'deep', 'block', 'degree_corrected'}
+    membership_model : {'own', 'block', 'degree_corrected'}
         Which model gives the memberships of new rows (and of new columns, unless
         ``column_membership_model`` says otherwise).
     noise_var : float
@@ -91,30 +96,31 @@ def candidates(csr, likelihood, deep, start=None, own_name="deep"):
     csr : csr_matrix of shape (M, P)
     likelihood : Likelihood or {'bernoulli', 'poisson', 'gaussian'}
     deep : tuple of ndarray
-        The deep model's row and column memberships.
+        The estimator's own row and column memberships.
     start : tuple of ndarray, optional
         The starting partition's memberships.
     own_name : str, default='deep'
-        Name of the deep model's partition in the candidates' names.
+        Name of the estimator's own partition in the candidates' names.
 
     Returns
     -------
     candidates : list of Candidate
     """
     likelihood = as_likelihood(likelihood)
-    out = [Candidate(own_name, *deep, "deep")]
+    out = [Candidate(own_name, *deep, OWN_MODEL)]
     sources = [(own_name, deep)] + ([("start", start)] if start is not None else [])
     for source, (rows, columns) in sources:
         refined_rows, refined_columns, noise_var = refine_block_model(
             csr, rows, columns, likelihood=likelihood)
-        out.append(Candidate(f"{source} + block EM", refined_rows, refined_columns, "block",
-                             noise_var))
+        out.append(Candidate(f"{source} + block EM", refined_rows, refined_columns,
+                             BLOCK_MODEL, noise_var))
         if likelihood.non_negative:
             out.append(Candidate(f"{source} + degree-corrected EM",
                                  *refine_degree_corrected(csr, rows, columns),
-                                 "degree_corrected"))
+                                 DEGREE_CORRECTED_MODEL))
     if start is not None:
-        out.append(Candidate("start", *start, "block", block_noise_variance(csr, *start)))
+        out.append(Candidate("start", *start, BLOCK_MODEL,
+                             block_noise_variance(csr, *start)))
     return out
 
 
@@ -136,7 +142,7 @@ def select(csr, likelihood, pool, own_if_inadequate=True):
     own_if_inadequate : bool, default=True
         Whether the own partition is kept where the block model is not adequate; False
         always returns the best candidate (VariationalCoclustering, whose own partition
-        was measured below its refinements on text: ``benchmarks/README.md``).
+        is below its refinements on text; measured: benchmarks/README.md).
 
     Returns
     -------
@@ -146,6 +152,7 @@ def select(csr, likelihood, pool, own_if_inadequate=True):
     held_out = held_out_cells(csr)
 
     def filled(candidate):
+        """Whether the candidate fills every cluster of both sides."""
         return fills_all_clusters(candidate.row_resp) and fills_all_clusters(
             candidate.column_resp)
 

@@ -63,9 +63,11 @@ def choose_start_pair(csr, likelihood, row_starts, column_starts):
     held_out = held_out_cells(csr)
 
     def filled(start):
+        """Whether the draw fills every cluster it asked for."""
         return np.unique(start.labels).size == start.n_clusters
 
     def rank(row_start, column_start):
+        """Filled first, then the held-out score of the pair's partitions."""
         return (filled(row_start) and filled(column_start),
                 held_out_score(csr, likelihood, row_start.labels, column_start.labels,
                                held_out))
