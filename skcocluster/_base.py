@@ -23,6 +23,7 @@ from ._data.validation import as_csr, check_values_for_likelihood
 from ._likelihoods import resolve_likelihood
 from ._options.facets import check_facet_cluster_counts, cluster_counts
 from ._refine.partition import FittedPartition
+from ._threads import limits_threads
 from ._train.progress import Progress
 
 # Largest reconstruction returned in one piece; beyond it, ask for a subset.
@@ -105,6 +106,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
                                                              size=n_seeds)
 
     # ------------------------------------------------------------------ fitting
+    @limits_threads
     def fit(self, X, y=None, row_graph=None):
         """Co-cluster the rows and columns of ``X``.
 
@@ -141,7 +143,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
             warnings.warn(
                 f"The best of {self.n_init} restart(s) did not converge in max_iter="
                 f"{self.max_iter} epochs; increase max_iter or tol.", ConvergenceWarning,
-                stacklevel=2)
+                stacklevel=3)  # the user's call, above fit and its thread limit
         self._store_fit(best, prepared, device)
         own = self._fitted_memberships(best, prepared)
         partition = self._refined_partition(csr, best, own, auxiliary_seed)
@@ -398,6 +400,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         return super().get_submatrix(i, data)
 
     # ------------------------------------------------------------------ prediction
+    @limits_threads
     def predict_proba(self, X):
         """Row-cluster memberships of the rows of ``X``.
 
@@ -435,6 +438,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         """
         return self.predict_proba(X).argmax(1)
 
+    @limits_threads
     def predict_column_proba(self, X):
         """Column-cluster memberships of the columns of ``X``.
 
@@ -464,6 +468,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         """
         return self.predict_column_proba(X).argmax(1)
 
+    @limits_threads
     def transform(self, X):
         """Latent positions (posterior means) of the rows of ``X``.
 
@@ -480,6 +485,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         csr, dtype = self._validated_matrix(X, reset=False, return_dtype=True)
         return self._row_positions(csr).astype(dtype, copy=False)
 
+    @limits_threads
     def score(self, X, y=None):
         """Evidence lower bound per cell of the rows of ``X`` under the fitted model.
 
@@ -498,6 +504,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         return float(self._score_rows(self._validated_matrix(X, reset=False)))
 
+    @limits_threads
     def reconstruct(self, rows=None, columns=None):
         """Fitted expected values of the cells ``rows x columns``.
 
@@ -530,7 +537,7 @@ def _warn_on_empty_clusters(labels, n_clusters, side):
         warnings.warn(
             f"Number of distinct {side} clusters ({n_found}) found smaller than asked for "
             f"({n_clusters}): the data may not support that many, or the signal is too weak.",
-            ConvergenceWarning, stacklevel=3)
+            ConvergenceWarning, stacklevel=4)
 
 
 def _selection(index, size, name):

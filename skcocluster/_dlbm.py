@@ -174,6 +174,14 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         ``facet_fade_epochs`` epochs, one after the other. ``max_iter`` must be at least
         ``(n_facets - 1) * facet_fade_epochs``. Once every facet has weight 1, training
         stops by ``tol`` or when the facets' labels have settled (user guide).
+    n_jobs : int or None, default=None
+        Threads that ``fit`` and the prediction methods compute with (torch, BLAS and
+        OpenMP alike), restored when they return. None means 1 (unless in a
+        ``joblib.parallel_config`` context), -1 every core. One thread is the default
+        because torch's default of one thread per core is several times slower as soon
+        as another process is busy (a second fit, ``GridSearchCV(n_jobs=2)``, a test
+        runner); on an otherwise idle machine, ``n_jobs=-1`` speeds up large fits
+        (measured: ``benchmarks/README.md``, "Threads").
 
     Attributes
     ----------
@@ -300,6 +308,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         "verbose": ["verbose"],
         "n_facets": [Interval(numbers.Integral, 1, None, closed="left")],
         "facet_fade_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_jobs": [numbers.Integral, None],
     }
 
     def __init__(self, n_clusters=3, *, latent_dim=8, hidden_dim=64, n_init=1, init="spectral",
@@ -309,7 +318,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
                  clustering="gmm", module_concentration=2.0, module_orthonormality=0.01,
                  graph_weight=0.0, n_neighbors=15,
                  reconstruction="auto", n_sampled_cells=None, device="auto", random_state=None,
-                 verbose=0, n_facets=1, facet_fade_epochs=50):
+                 verbose=0, n_facets=1, facet_fade_epochs=50, n_jobs=None):
         self.n_clusters = n_clusters
         self.latent_dim = latent_dim
         self.hidden_dim = hidden_dim
@@ -337,6 +346,7 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         self.verbose = verbose
         self.n_facets = n_facets
         self.facet_fade_epochs = facet_fade_epochs
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ fitting
     def _check_parameters(self):

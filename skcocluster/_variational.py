@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseCoclustering
+from ._threads import limits_threads
 from ._likelihoods import make_likelihood
 from ._options.facets import facet_attributes
 from ._options.wiring import graph_option
@@ -172,6 +173,14 @@ class VariationalCoclustering(BaseCoclustering):
     verbose : int, default=0
         0 prints nothing; 1 reports each restart (and shows a progress bar with the
         current objective when tqdm is installed); 2 also prints every 50 epochs.
+    n_jobs : int or None, default=None
+        Threads that ``fit`` and the prediction methods compute with (torch, BLAS and
+        OpenMP alike), restored when they return. None means 1 (unless in a
+        ``joblib.parallel_config`` context), -1 every core. One thread is the default
+        because torch's default of one thread per core is several times slower as soon
+        as another process is busy (a second fit, ``GridSearchCV(n_jobs=2)``, a test
+        runner); on an otherwise idle machine, ``n_jobs=-1`` speeds up large fits
+        (measured: ``benchmarks/README.md``, "Threads").
 
     Attributes
     ----------
@@ -296,6 +305,7 @@ class VariationalCoclustering(BaseCoclustering):
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "n_jobs": [numbers.Integral, None],
     }
 
     def __init__(self, n_clusters=3, *, n_cell_clusters=None, latent_dim=8, cell_latent_dim=4,
@@ -305,7 +315,8 @@ class VariationalCoclustering(BaseCoclustering):
                  tol=1e-4, temperature=0.5, row_weight=1.0, column_weight=1.0, cell_weight=1.0,
                  contrast_weight=1.0, cell_contrast_weight=1.0, mi_weight=1.0,
                  graph_weight=0.0, n_neighbors=15, n_facets=1, block_refinement=True,
-                 likelihood="auto", device="auto", random_state=None, verbose=0):
+                 likelihood="auto", device="auto", random_state=None, verbose=0,
+                 n_jobs=None):
         self.n_clusters = n_clusters
         self.n_cell_clusters = n_cell_clusters
         self.latent_dim = latent_dim
@@ -338,6 +349,7 @@ class VariationalCoclustering(BaseCoclustering):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     # ------------------------------------------------------------------ fitting
     def _config(self, n_row_clusters, n_column_clusters):
@@ -487,6 +499,7 @@ class VariationalCoclustering(BaseCoclustering):
             return likelihood.expected(decoder.logits_over(hidden, items)).double().numpy()
 
     # ------------------------------------------------------------------ cells
+    @limits_threads
     def predict_cell_proba(self, rows, columns):
         """Memberships of given cells in the K components of the per-cell latent's mixture.
 
