@@ -13,8 +13,8 @@ import torch
 from sklearn.utils.extmath import randomized_svd
 
 from .._objective.reconstruction import CellData
+from .training_data import TrainingData
 from .validation import EncoderInput
-from .._train.dlbm import TrainingData
 
 DEVICES = ("auto", "cpu", "cuda")
 # Above this density a dense matmul beats a sparse one on both CPU and GPU.

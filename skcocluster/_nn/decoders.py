@@ -55,22 +55,6 @@ class LatentPositionDecoder(nn.Module):
             logits = logits + self._offsets(self.column_offset, column_index)[None, :]
         return logits
 
-    def cell_logits(self, row_positions, column_positions, rows, cols):
-        """Logits of individual cells ``(rows[k], cols[k])``.
-
-        Parameters
-        ----------
-        row_positions : Tensor of shape (M, D)
-        column_positions : Tensor of shape (P, D)
-        rows, cols : LongTensor of shape (n_cells,)
-
-        Returns
-        -------
-        logits : Tensor of shape (n_cells,)
-        """
-        return self.logits_from_differences(row_positions[rows] - column_positions[cols],
-                                            rows, cols)
-
     def logits_from_differences(self, diff, rows, cols):
         """Logits of cells ``(rows[k], cols[k])`` given ``diff[k] = X_rows[k] - Y_cols[k]``.
 

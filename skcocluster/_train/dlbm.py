@@ -8,30 +8,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 
 from .._objective.reconstruction import gaussian_noise_variance, reconstruction_term, sample_positions
-from .facets import (SettledLabels, begin_epoch, facet_start_resp, faded_positions, is_faceted,
+from .facets import (SettledLabels, begin_epoch, facet_start_memberships, faded_positions,
                      settled_epoch)
+from .stopping import STOPPING_WINDOW, has_converged
+from .._start.kmeans import kmeans_start
 from .clustering_module import (alternate_with_modules, attach_modules,
                                final_state_with_modules, module_start)
 from .._options.neighbour_graph import graph_terms
 from .._likelihoods import make_likelihood
 from .._nn.model import DeepLatentBlockModel, standard_normal_kl
-from .._start.choice import StartDraw, choose_start_pair
 
 # Pretraining pulls the positions only lightly towards N(0, I) (model.md, finding 5).
 PRETRAIN_KL_WEIGHT = 1e-4
-# Epochs compared by the stopping rule: the mean of the last WINDOW against the WINDOW before.
-STOPPING_WINDOW = 10
 # The exact bound that ranks restarts uses this seed for its draw, so all restarts are
 # compared on the same noise (common random numbers).
 FINAL_BOUND_SEED = 12345
 # A sampled final bound draws this many times the cells of a training epoch.
 FINAL_SAMPLE_FACTOR = 4
-# k-means runs per side at the start, the pair kept by held-out prediction (kmeans_start).
-# On the imbalanced planted case (seeds 0-5) this lifted CARI from 0.848 to 0.96 on average.
-N_KMEANS_DRAWS = 10
 
 
 @dataclass
@@ -60,44 +55,6 @@ class TrainingConfig:
     clustering_module: object = None
     # graph_weight > 0: a _neighbour_graph.GraphRegulariser (None: no graph term)
     graph: object = None
-
-
-@dataclass
-class TrainingData:
-    """The data on the training device, prepared once for all restarts.
-
-    Attributes
-    ----------
-    adjacency, adjacency_t : Tensor
-        ``Abar`` (M, P) and its transpose, dense or sparse CSR.
-    cells : CellData
-        Nonzero cells of the raw matrix.
-    row_means, column_means : ndarray of shape (M,) and (P,)
-        Mean value of each row (column), for the degree-correction offsets.
-    mean_value : float
-        Mean value of the matrix.
-    variance : float
-        Variance of the matrix's values (initial Gaussian noise variance).
-    row_singular, column_singular : ndarray of shape (M, k) and (P, k)
-        Leading singular vectors of ``Abar`` for the spectral start.
-    csr : csr_matrix of shape (M, P)
-        The validated matrix on the CPU: the k-means start scores partitions on it.
-    skip_first_direction : bool
-        Whether the leading singular direction is the degrees' (degree-normalised input),
-        which the spectral mean head then leaves out.
-    """
-
-    adjacency: torch.Tensor
-    adjacency_t: torch.Tensor
-    cells: object
-    row_means: np.ndarray
-    column_means: np.ndarray
-    mean_value: float
-    variance: float
-    row_singular: np.ndarray
-    column_singular: np.ndarray
-    csr: object
-    skip_first_direction: bool = True
 
 
 @dataclass
@@ -306,70 +263,12 @@ def pretrain(model, data, config, generator, progress):
     return history.values()
 
 
-def kmeans_start(model, data, config, seed):
-    """Memberships from k-means on the posterior means, then one closed-form update.
-
-    ``N_KMEANS_DRAWS`` k-means runs per side, one k-means++ draw each; the pair of row and
-    column partitions kept is the one that best predicts held-out cells under the block
-    model (``_start.choice.choose_start_pair``), not the one of least inertia: on imbalanced
-    planted blocks the least inertia is often a balanced cut (``benchmarks/README.md``,
-    "What changed the start"). With several facets, facet 1's factorial k-means.
-
-    Returns
-    -------
-    row_resp, column_resp : Tensor
-        The one-hot k-means memberships.
-    """
-    with torch.no_grad():
-        row_mean, row_log_var, column_mean, column_log_var = model.encode(
-            data.adjacency, data.adjacency_t)
-    if is_faceted(model.row_prior):  # both sides have facets, or neither (model.py)
-        row_resp = facet_start_resp(model.row_prior, row_mean, seed)
-        column_resp = facet_start_resp(model.column_prior, column_mean, seed)
-    else:
-        row_draw, column_draw = choose_start_pair(
-            data.csr, config.likelihood,
-            kmeans_draws(row_mean, config.n_row_clusters, seed, N_KMEANS_DRAWS),
-            kmeans_draws(column_mean, config.n_column_clusters, seed, N_KMEANS_DRAWS))
-        row_resp = _one_hot(row_draw.labels, config.n_row_clusters, row_mean)
-        column_resp = _one_hot(column_draw.labels, config.n_column_clusters, column_mean)
-    model.row_prior.update(row_resp, row_mean, row_log_var)
-    model.column_prior.update(column_resp, column_mean, column_log_var)
-    return row_resp, column_resp
-
-
-def kmeans_draws(mean, n_clusters, seed, n_draws):
-    """``n_draws`` k-means runs, one k-means++ draw each (seeds seed, seed + 1, ...)."""
-    points = mean.detach().cpu().double().numpy()
-    draws = []
-    for draw in range(n_draws):
-        kmeans = KMeans(n_clusters, n_init=1, random_state=seed + draw).fit(points)
-        draws.append(StartDraw(kmeans.labels_, n_clusters, -float(kmeans.inertia_)))
-    return draws
-
-
-def _one_hot(labels, n_clusters, like):
-    """One-hot memberships (n, n_clusters) on the device and dtype of ``like``."""
-    resp = torch.zeros(like.shape[0], n_clusters, dtype=like.dtype, device=like.device)
-    resp[torch.arange(like.shape[0]), torch.as_tensor(labels, device=like.device)] = 1.0
-    return resp
-
-
 def elbo(model, data, config, posteriors, row_resp, column_resp, generator):
     """The ELBO (a scalar tensor) with the mixture parameters held fixed."""
     row_mean, row_log_var, column_mean, column_log_var = posteriors
     return (reconstruction(model, data, config, posteriors, generator)
             + model.row_prior.prior_terms(row_resp, row_mean, row_log_var)
             + model.column_prior.prior_terms(column_resp, column_mean, column_log_var))
-
-
-def has_converged(history, tol):
-    """Whether the smoothed relative gain of the ELBO has fallen under ``tol``."""
-    if len(history) < 2 * STOPPING_WINDOW:
-        return False
-    recent = np.mean(history[-STOPPING_WINDOW:])
-    previous = np.mean(history[-2 * STOPPING_WINDOW:-STOPPING_WINDOW])
-    return (recent - previous) < tol * abs(previous)
 
 
 def alternate(model, data, config, generator, progress):
@@ -400,7 +299,8 @@ def alternate(model, data, config, generator, progress):
         log.add((bound.detach() - graph_full) / n_cells)
         # Tested once per window (not every epoch): same results with or without display.
         window_done = (epoch + 1) % STOPPING_WINDOW == 0
-        if ((window_done and has_converged(log.values()[settled_epoch(config):], config.tol))
+        if ((window_done and has_converged(log.values()[settled_epoch(config):], config.tol,
+                                            STOPPING_WINDOW))
                 or labels_settled(epoch, row_resp, column_resp)):
             return log.values(), True
     return log.values(), False
@@ -447,9 +347,10 @@ def fit_once(data, config, init, seed, device, progress):
     model = build_model(data, config, init, generator, device)
     # The partition of the untrained encoders (for the spectral start, k-means on the
     # leading singular directions) is kept as a second start for the block refinement.
-    start_resp = kmeans_start(model, data, config, int(seed))
+    memberships = None if config.facet_cluster_counts is None else facet_start_memberships
+    start_resp = kmeans_start(model, data, config, int(seed), memberships)
     pretrain_history = pretrain(model, data, config, generator, progress)
-    kmeans_start(model, data, config, int(seed))
+    kmeans_start(model, data, config, int(seed), memberships)
     if config.clustering_module is None:
         history, converged = alternate(model, data, config, generator, progress)
         row_resp, column_resp, lower_bound = final_state(model, data, config)
@@ -479,8 +380,12 @@ def train_with_modules(model, data, config, generator, progress, seed):
     module_start(model, data, seed)
     history, converged = alternate_with_modules(model, data, config, generator, progress,
                                                 reconstruction=reconstruction,
-                                                has_converged=has_converged)
+                                                has_converged=_has_converged)
     final_generator = torch.Generator(device=generator.device).manual_seed(FINAL_BOUND_SEED)
     exact = final_bound_config(config)
     final = final_state_with_modules(model, data, exact, final_generator, reconstruction)
     return history, converged, final
+
+
+def _has_converged(history, tol):
+    return has_converged(history, tol, STOPPING_WINDOW)

@@ -39,11 +39,6 @@ def settled_epoch(config):
     return (len(config.facet_cluster_counts) - 1) * config.facet_fade_epochs - 1
 
 
-def is_faceted(prior):
-    """Whether a side's prior has several facets."""
-    return isinstance(prior, FacetMixturePrior)
-
-
 def facet_start_resp(prior, mean, seed):
     """One-hot facet-1 memberships from factorial k-means on facet 1's coordinates.
 
@@ -71,6 +66,30 @@ def facet_start_resp(prior, mean, seed):
     resp = torch.zeros(mean.shape[0], counts[0], dtype=mean.dtype, device=mean.device)
     resp[torch.arange(mean.shape[0]), torch.as_tensor(labels, device=mean.device)] = 1.0
     return resp
+
+
+def facet_start_memberships(model, data, config, posteriors, seed):
+    """Facet 1's start memberships of both sides (:func:`facet_start_resp`).
+
+    The signature is that of every start of ``_start.kmeans.kmeans_start``.
+
+    Parameters
+    ----------
+    model : DeepLatentBlockModel
+    data : TrainingData
+        Unused.
+    config : TrainingConfig
+        Unused.
+    posteriors : tuple of Tensor
+        Row mean, row log-variance, column mean, column log-variance.
+    seed : int
+
+    Returns
+    -------
+    row_resp, column_resp : Tensor
+    """
+    return (facet_start_resp(model.row_prior, posteriors[0], seed),
+            facet_start_resp(model.column_prior, posteriors[2], seed))
 
 
 def faded_positions(model, row_positions, column_positions):
