@@ -16,9 +16,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skcocluster import DeepLatentBlockCoclustering
 from skcocluster._train.clustering_module import warm_up
-from skcocluster._options.neighbour_graph import (GRAPH_LOG_VAR_FLOOR, Edges, GraphRegulariser,
-                                          check_row_graph, graph_divergence, jensen_shannon,
-                                          knn_graph, neighbour_graphs, symmetric_gaussian_kl)
+from skcocluster._objective.graph import (GRAPH_LOG_VAR_FLOOR, Edges, GraphRegulariser,
+                                         graph_divergence, jensen_shannon, symmetric_gaussian_kl)
+from skcocluster._options.neighbour_graph import check_row_graph, knn_graph, neighbour_graphs
 from skcocluster._nn.clustering_module import ClusteringModule
 from skcocluster.datasets import make_lbm
 from skcocluster.metrics import coclustering_adjusted_rand_score as cari

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._options.neighbour_graph import graph_terms
+from .._objective.graph import graph_terms
 from .._nn.clustering_module import ClusteringModule
 
 # Adam steps and step size of the warm-up of the modules alone (cheap: no likelihood).

@@ -16,7 +16,7 @@ from .stopping import STOPPING_WINDOW, has_converged
 from .._start.kmeans import kmeans_start
 from .clustering_module import (alternate_with_modules, attach_modules,
                                final_state_with_modules, module_start)
-from .._options.neighbour_graph import graph_terms
+from .._objective.graph import graph_terms
 from .._likelihoods import make_likelihood
 from .._nn.model import DeepLatentBlockModel, standard_normal_kl
 
