@@ -101,14 +101,12 @@ def test_warm_up_lowers_the_module_loss_and_sharpens_memberships():
     points = torch.as_tensor(np.vstack([c + 0.3 * rng.normal(size=(30, 4)) for c in
                                         np.eye(4)[:3] * 2]), dtype=torch.float32)
 
-    class Sides(torch.nn.Module):
-        pass
-
-    model = Sides()
-    for side in ("row", "column"):
-        module = ClusteringModule(3, 4, concentration=2.0, orthonormality=0.01)
-        module.initialise(points, seed=0)
-        setattr(model, f"{side}_clustering", module)
+    modules = []
+    for _ in range(2):
+        modules.append(ClusteringModule(3, 4, concentration=2.0, orthonormality=0.01))
+        modules[-1].initialise(points, seed=0)
+    model = torch.nn.Module()
+    model.row_clustering, model.column_clustering = modules
     before = float(model.row_clustering.loss(points)[0].detach())
     sharpness = float(model.row_clustering.memberships(points).max(1).values.mean().detach())
     warm_up(model, points, points, steps=50)

@@ -85,20 +85,23 @@ def check_option_combination(estimator):
 
 
 def deep_memberships(model, side, post_mean, post_log_var):
-    """Memberships of positions under the deep model of one side.
+    """Memberships of positions under the clustering head of one side (``model.head``).
 
     The clustering module's ``G`` when the model was fitted with ``clustering='module'``,
-    otherwise the Gaussian mixture's responsibilities.
+    otherwise the Gaussian mixture's responsibilities (facet 1's with several facets).
+
+    Parameters
+    ----------
+    model : DeepLatentBlockModel
+    side : {"row", "column"}
+    post_mean : Tensor of shape (n, D)
+    post_log_var : Tensor of shape (n,)
 
     Returns
     -------
     resp : Tensor of shape (n, K)
     """
-    module = getattr(model, f"{side}_clustering", None)
-    if module is not None:
-        return module.memberships(post_mean)
-    prior = model.row_prior if side == "row" else model.column_prior
-    return prior.responsibilities(post_mean, post_log_var)
+    return model.head(side).memberships(post_mean, post_log_var)
 
 
 def reorder_module_clusters(module, order):

@@ -45,12 +45,10 @@ def attach_modules(model, config):
     """
     options = config.clustering_module
     device = next(model.parameters()).device
-    for side, n_clusters in (("row", config.n_row_clusters),
-                             ("column", config.n_column_clusters)):
-        module = ClusteringModule(n_clusters, config.latent_dim,
-                                  concentration=options.concentration,
-                                  orthonormality=options.orthonormality).to(device)
-        setattr(model, f"{side}_clustering", module)
+    model.attach_clustering_modules(*(
+        ClusteringModule(n_clusters, config.latent_dim, concentration=options.concentration,
+                         orthonormality=options.orthonormality).to(device)
+        for n_clusters in (config.n_row_clusters, config.n_column_clusters)))
 
 
 def module_parameters(model):
