@@ -128,6 +128,7 @@ def prepare_training_data(csr, hidden_dim, device, random_state, centre=False):
 
 
 def _transpose(matrix):
+    """The transpose of a dense ndarray (contiguous) or of a sparse matrix (CSR)."""
     if isinstance(matrix, np.ndarray):
         return np.ascontiguousarray(matrix.T)
     return matrix.T.tocsr()

@@ -1,8 +1,8 @@
-"""Latent-position decoder (model.md, "Generative model").
+"""Latent-position decoder (docs/model.rst, "Generative model").
 
 ``eta_ij = alpha + a_i + b_j - ||X_i - Y_j||^2``, with the row and column offsets
 ``a_i, b_j`` present only under degree correction. ``eta`` is the logit (Bernoulli), the
-log-rate (Poisson) or the mean (Gaussian) of the cell: see ``likelihoods.py``.
+log-rate (Poisson) or the mean (Gaussian) of the cell: see ``_likelihoods.py``.
 """
 
 import torch
@@ -75,4 +75,5 @@ class LatentPositionDecoder(nn.Module):
 
     @staticmethod
     def _offsets(offsets, index):
+        """The offsets of the nodes ``index`` (all of them when None)."""
         return offsets if index is None else offsets[index]

@@ -188,7 +188,13 @@ class GaussianMixturePrior(ClusteringHead):
 
     @torch.no_grad()
     def explicit_step(self, post_mean, post_log_var):
-        """One E then M step (docs/model.rst, "Explicit step"); returns the responsibilities used."""
+        """One E then M step (docs/model.rst, "Explicit step").
+
+        Returns
+        -------
+        resp : Tensor of shape (n, K)
+            The responsibilities used by the M step.
+        """
         resp = self.responsibilities(post_mean, post_log_var)
         self.update(resp, post_mean, post_log_var)
         return resp

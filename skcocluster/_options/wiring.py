@@ -1,5 +1,6 @@
 """From the estimator's parameters to the training configuration of the two optional
-objectives, ``clustering='module'`` and ``graph_weight`` (design/options.md, 1 and 2).
+objectives, ``clustering='module'`` and ``graph_weight`` (docs/model.rst, "The clustering
+module" and "The graph regulariser").
 
 Kept apart from the estimators so that they only call :func:`option_configs` (the deep
 LBM), :func:`graph_option` (VariationalCoclustering, whose mixtures are already learnt by
@@ -50,7 +51,7 @@ def graph_option(estimator, csr, row_graph, device, seed):
     estimator : DeepLatentBlockCoclustering or VariationalCoclustering
     csr : csr_matrix of shape (M, P)
     row_graph : {array-like, sparse matrix} of shape (M, M) or None
-        The user's row graph, validated here (``_neighbour_graph.check_row_graph``).
+        The user's row graph, validated here (``neighbour_graph.check_row_graph``).
     device : torch.device
     seed : int
         Seeds the randomised SVD of the neighbour search.
