@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from skcocluster import DeepLatentBlockCoclustering
 from skcocluster._train.clustering_module import warm_up
 from skcocluster._objective.graph import (GRAPH_LOG_VAR_FLOOR, Edges, GraphRegulariser,
-                                         graph_divergence, jensen_shannon, symmetric_gaussian_kl)
+                                          graph_divergence, jensen_shannon, symmetric_gaussian_kl)
 from skcocluster._options.neighbour_graph import check_row_graph, knn_graph, neighbour_graphs
 from skcocluster._nn.clustering_module import ClusteringModule
 from skcocluster.datasets import make_lbm

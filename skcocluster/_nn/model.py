@@ -140,9 +140,3 @@ class DeepLatentBlockModel(nn.Module):
         """The parameters trained by gradient (encoders, decoder and any clustering modules;
         not the priors, which the explicit step updates)."""
         return [p for p in self.parameters() if p.requires_grad]
-
-
-def standard_normal_kl(mean, log_var):
-    """Sum over nodes of ``KL(N(mean, exp(log_var) I) || N(0, I))`` (pretraining prior)."""
-    latent_dim = mean.shape[1]
-    return 0.5 * (latent_dim * (log_var.exp() - 1.0 - log_var) + mean.pow(2).sum(1)).sum()

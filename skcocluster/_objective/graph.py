@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import scipy.sparse as sp
 import torch
 
+from .terms import ObjectiveTerm
+
 # The log-variances are floored at this value inside the symmetric KL only. Posterior
 # variances of well-observed nodes are tiny (e^-5 to e^-10), which would make the symmetric
 # KL of two neighbours thousands of times their squared distance; at the floor it is
@@ -202,34 +204,48 @@ def jensen_shannon(p, q):
                   + (q * (q.clamp(min=MIN_MEMBERSHIP).log() - log_middle)).sum(1))
 
 
-def graph_terms(config, model, posteriors, epoch, row_resp=None, column_resp=None):
-    """The graph regulariser as the training loops use it.
+class GraphTerm(ObjectiveTerm):
+    """``- (R_rows + R_cols)`` at the warm-up weight ``beta_t``, reported at ``graph_weight``.
 
     Parameters
     ----------
-    config : TrainingConfig
-        ``config.graph`` is a :class:`GraphRegulariser`, or None (then both terms are 0).
-    model : DeepLatentBlockModel
-    posteriors : tuple of Tensor
-    epoch : int or None
-        Epoch of the alternating phase (sets the warm-up weight); None: full weight.
-    row_resp, column_resp : Tensor, optional
-        Differentiable memberships; by default those of the model's mixtures at the
-        current positions (``gamma ∝ pi exp(-KL)``, differentiable in the positions).
-
-    Returns
-    -------
-    train_term : Tensor or float
-        ``beta_t R``, to subtract from the objective being maximised (carries gradients).
-    full_value : float
-        ``graph_weight R``, the value the reported objective includes, so that it does not
-        fall merely because the weight is being raised (which would stop training early).
+    graph : GraphRegulariser
+    heads : tuple of ClusteringHead
+        The row and column heads whose memberships enter the Jensen-Shannon part
+        (differentiable in the positions, so that it trains the encoders).
     """
-    graph = getattr(config, "graph", None)
-    if graph is None:
-        return 0.0, 0.0
-    if row_resp is None:
-        row_resp = model.row_prior.responsibilities(posteriors[0], posteriors[1])
-        column_resp = model.column_prior.responsibilities(posteriors[2], posteriors[3])
-    value = graph.divergence(posteriors, row_resp, column_resp)
-    return graph.weight_at(epoch) * value, graph.weight * float(value.detach())
+
+    name = "graph"
+
+    def __init__(self, graph, heads):
+        self.graph = graph
+        self.heads = heads
+
+    def value(self, state):
+        """Minus the divergence at ``state.posteriors`` (a differentiable scalar).
+
+        Parameters
+        ----------
+        state : EpochState
+
+        Returns
+        -------
+        value : Tensor (scalar)
+        """
+        row_mean, row_log_var, column_mean, column_log_var = state.posteriors
+        row_resp = self.heads[0].memberships(row_mean, row_log_var)
+        column_resp = self.heads[1].memberships(column_mean, column_log_var)
+        return -self.graph.divergence(state.posteriors, row_resp, column_resp)
+
+    def weight(self, epoch):
+        """``beta_t`` (:meth:`GraphRegulariser.weight_at`); ``graph_weight`` at None.
+
+        Parameters
+        ----------
+        epoch : int or None
+
+        Returns
+        -------
+        weight : float
+        """
+        return self.graph.weight_at(epoch)
