@@ -16,9 +16,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skcocluster import DeepLatentBlockCoclustering
 from skcocluster._train.clustering_module import warm_up
-from skcocluster._options.neighbour_graph import (GRAPH_LOG_VAR_FLOOR, Edges, GraphRegulariser,
-                                          check_row_graph, graph_divergence, jensen_shannon,
-                                          knn_graph, neighbour_graphs, symmetric_gaussian_kl)
+from skcocluster._objective.graph import (GRAPH_LOG_VAR_FLOOR, Edges, GraphRegulariser,
+                                          graph_divergence, jensen_shannon, symmetric_gaussian_kl)
+from skcocluster._options.neighbour_graph import check_row_graph, knn_graph, neighbour_graphs
 from skcocluster._nn.clustering_module import ClusteringModule
 from skcocluster.datasets import make_lbm
 from skcocluster.metrics import coclustering_adjusted_rand_score as cari
@@ -101,14 +101,12 @@ def test_warm_up_lowers_the_module_loss_and_sharpens_memberships():
     points = torch.as_tensor(np.vstack([c + 0.3 * rng.normal(size=(30, 4)) for c in
                                         np.eye(4)[:3] * 2]), dtype=torch.float32)
 
-    class Sides(torch.nn.Module):
-        pass
-
-    model = Sides()
-    for side in ("row", "column"):
-        module = ClusteringModule(3, 4, concentration=2.0, orthonormality=0.01)
-        module.initialise(points, seed=0)
-        setattr(model, f"{side}_clustering", module)
+    modules = []
+    for _ in range(2):
+        modules.append(ClusteringModule(3, 4, concentration=2.0, orthonormality=0.01))
+        modules[-1].initialise(points, seed=0)
+    model = torch.nn.Module()
+    model.row_clustering, model.column_clustering = modules
     before = float(model.row_clustering.loss(points)[0].detach())
     sharpness = float(model.row_clustering.memberships(points).max(1).values.mean().detach())
     warm_up(model, points, points, steps=50)

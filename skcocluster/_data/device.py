@@ -13,8 +13,8 @@ import torch
 from sklearn.utils.extmath import randomized_svd
 
 from .._objective.reconstruction import CellData
+from .training_data import TrainingData
 from .validation import EncoderInput
-from .._train.dlbm import TrainingData
 
 DEVICES = ("auto", "cpu", "cuda")
 # Above this density a dense matmul beats a sparse one on both CPU and GPU.
@@ -128,6 +128,7 @@ def prepare_training_data(csr, hidden_dim, device, random_state, centre=False):
 
 
 def _transpose(matrix):
+    """The transpose of a dense ndarray (contiguous) or of a sparse matrix (CSR)."""
     if isinstance(matrix, np.ndarray):
         return np.ascontiguousarray(matrix.T)
     return matrix.T.tocsr()

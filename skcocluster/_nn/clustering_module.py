@@ -1,10 +1,11 @@
-"""The AE-CM clustering module of one side (``clustering='module'``; design/options.md, 1).
+"""The AE-CM clustering module of one side (``clustering='module'``; docs/model.rst, "The
+clustering module").
 
-A differentiable clustering head (Boubekki et al., Machine Learning 2021, seed 002) that
-replaces the closed-form mixture step: memberships are a softmax of the latent positions,
+A differentiable clustering head (Boubekki et al., Machine Learning 2021) that replaces the
+closed-form mixture step: memberships are a softmax of the latent positions,
 the centroids are free parameters, and both are trained by gradient together with the
 encoders. The module sees the side's posterior means *standardised* (centred, with unit
-mean variance per coordinate, statistics held as buffers), as the seed standardises its
+mean variance per coordinate, statistics held as buffers), as AE-CM standardises its
 data: its loss assumes isotropic unit-scale clusters (covariance ``I / 2``), which raw
 latent positions (whose scale the decoder fixes) are not.
 
@@ -16,7 +17,7 @@ With ``z`` the standardised positions (n, D), ``M = W_dec`` (K, D)::
                + sum_k (1 - a) log gbar_k                Dirichlet balance prior
                + lambda ||M M^T - I||_1 ]                orthonormal centroids
 
-with ``gbar_k = mean_i G_ik`` over the whole side. The seed's loss is a mean over a batch;
+with ``gbar_k = mean_i G_ik`` over the whole side. AE-CM's loss is a mean over a batch;
 here it is multiplied by the number of nodes ``n`` so that it is on the scale of the
 ELBO's per-node mixture terms it replaces, and the balance prior keeps the same weight
 relative to the distortion on both sides, whatever their sizes. The orthonormality acts on
@@ -29,13 +30,15 @@ import torch
 from sklearn.cluster import KMeans
 from torch import nn
 
+from .heads import ClusteringHead
+
 # gbar_k is floored before its log, so an emptied cluster gives a large, finite loss.
 MIN_MEAN_MEMBERSHIP = 1e-8
 # Coordinates whose variance is under this are not rescaled (a degenerate side).
 MIN_STANDARD_VARIANCE = 1e-12
 
 
-class ClusteringModule(nn.Module):
+class ClusteringModule(ClusteringHead):
     """Clustering module of one side (rows or columns).
 
     Parameters
@@ -66,8 +69,8 @@ class ClusteringModule(nn.Module):
         """Positions in the module's standardised coordinates (same shape)."""
         return (post_mean - self.centre) * self.scale
 
-    def memberships(self, post_mean):
-        """``G = softmax(z W_enc + b_enc)``, shape (n, K)."""
+    def memberships(self, post_mean, log_var=None):
+        """``G = softmax(z W_enc + b_enc)``, shape (n, K); ``log_var`` is not used."""
         logits = self.standardise(post_mean) @ self.encoder_weight + self.encoder_bias
         return torch.softmax(logits, dim=1)
 
@@ -116,9 +119,9 @@ class ClusteringModule(nn.Module):
 
     @torch.no_grad()
     def initialise(self, post_mean, seed):
-        """The seed's start: k-means++ centroids as ``W_dec``, a pseudo-inverse encoder.
+        """AE-CM's start: k-means++ centroids as ``W_dec``, a pseudo-inverse encoder.
 
-        ``[W_enc; b_enc] = pinv([W_dec, 1])`` (the seed's ``pinv(W_dec)`` with null biases
+        ``[W_enc; b_enc] = pinv([W_dec, 1])`` (AE-CM's ``pinv(W_dec)`` with null biases
         fails on centred points, whose centroids are linearly dependent); ``b_dec = 0``.
 
         Parameters

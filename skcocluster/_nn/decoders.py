@@ -1,8 +1,8 @@
-"""Latent-position decoder (model.md, "Generative model").
+"""Latent-position decoder (docs/model.rst, "Generative model").
 
 ``eta_ij = alpha + a_i + b_j - ||X_i - Y_j||^2``, with the row and column offsets
 ``a_i, b_j`` present only under degree correction. ``eta`` is the logit (Bernoulli), the
-log-rate (Poisson) or the mean (Gaussian) of the cell: see ``likelihoods.py``.
+log-rate (Poisson) or the mean (Gaussian) of the cell: see ``_likelihoods.py``.
 """
 
 import torch
@@ -55,22 +55,6 @@ class LatentPositionDecoder(nn.Module):
             logits = logits + self._offsets(self.column_offset, column_index)[None, :]
         return logits
 
-    def cell_logits(self, row_positions, column_positions, rows, cols):
-        """Logits of individual cells ``(rows[k], cols[k])``.
-
-        Parameters
-        ----------
-        row_positions : Tensor of shape (M, D)
-        column_positions : Tensor of shape (P, D)
-        rows, cols : LongTensor of shape (n_cells,)
-
-        Returns
-        -------
-        logits : Tensor of shape (n_cells,)
-        """
-        return self.logits_from_differences(row_positions[rows] - column_positions[cols],
-                                            rows, cols)
-
     def logits_from_differences(self, diff, rows, cols):
         """Logits of cells ``(rows[k], cols[k])`` given ``diff[k] = X_rows[k] - Y_cols[k]``.
 
@@ -91,4 +75,5 @@ class LatentPositionDecoder(nn.Module):
 
     @staticmethod
     def _offsets(offsets, index):
+        """The offsets of the nodes ``index`` (all of them when None)."""
         return offsets if index is None else offsets[index]

@@ -1,4 +1,4 @@
-"""Bipartite two-hop graph neural network encoders (model.md, "Encoders").
+"""Bipartite two-hop graph neural network encoders (docs/model.rst, "Encoders").
 
 One class serves both sides: the row encoder propagates over ``Abar^T`` then ``Abar``, the
 column encoder over ``Abar`` then ``Abar^T``. The first layer has one weight row per
@@ -19,11 +19,13 @@ class _SparseMatmul(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, operator, operator_t, features):
+        """``operator @ features``, keeping ``operator_t`` for the backward pass."""
         ctx.operator_t = operator_t
         return torch.sparse.mm(operator, features)
 
     @staticmethod
     def backward(ctx, grad_output):
+        """The gradient with respect to ``features``: ``operator_t @ grad_output``."""
         return None, None, torch.sparse.mm(ctx.operator_t, grad_output)
 
 
@@ -89,7 +91,7 @@ class BipartiteGNNEncoder(nn.Module):
         # Start the posterior spread small next to the unit spread of the means.
         self.var_bias = nn.Parameter(torch.full((1,), -8.0, device=first_layer_init.device))
         # A fixed factor (not a weight) undoes the shrinkage of two-hop propagation, so the
-        # weights stay O(1) and Adam's step size stays meaningful (model.md, finding 2).
+        # weights stay O(1) and Adam's step size stays meaningful.
         self.register_buffer("feature_scale", torch.ones((), device=first_layer_init.device))
 
     def hidden(self, operator_in, operator_out, first_layer=None):

@@ -1,4 +1,5 @@
-"""Several facets of the latent positions, one Gaussian mixture per facet (options.md, 3).
+"""Several facets of the latent positions, one Gaussian mixture per facet (docs/model.rst,
+"Facets").
 
 Each row's (column's) latent position of dimension ``J d`` is split into ``J`` consecutive
 blocks of ``d`` coordinates, ``X_i = [X_i^1, ..., X_i^J]``, and each block has its own
@@ -8,17 +9,18 @@ training is over; scaling facet ``j``'s coordinates of both sides by ``sqrt(w_j)
 exactly that sum to the unchanged decoder.
 
 The posterior of a node stays one isotropic Gaussian (one variance per node, shared by its
-facets), so it factorises across facets and the optimal memberships factorise too (the
-seed's Theorem 2): the explicit step runs per facet, unchanged.
+facets), so it factorises across facets and the optimal memberships factorise too: the
+explicit step runs per facet, unchanged.
 """
 
 import torch
 from torch import nn
 
+from .heads import ClusteringHead
 from .mixture import GaussianMixturePrior
 
 
-class FacetMixturePrior(nn.Module):
+class FacetMixturePrior(ClusteringHead):
     """One side's mixture priors, one per facet, behind the single-mixture interface.
 
     The methods and attributes of :class:`GaussianMixturePrior` used by the single-partition
@@ -82,6 +84,14 @@ class FacetMixturePrior(nn.Module):
     def responsibilities(self, post_mean, post_log_var):
         """Facet 1's memberships, shape (n, K_1)."""
         return self.facets[0].responsibilities(self.block(post_mean, 0), post_log_var)
+
+    def memberships(self, mean, log_var=None):
+        """Facet 1's memberships (``log_var`` is required), shape (n, K_1)."""
+        return self.responsibilities(mean, log_var)
+
+    def reorder(self, order):
+        """Permute facet 1's components: new component ``k`` is old ``order[k]``."""
+        self.facets[0].reorder(order)
 
     # every facet ---------------------------------------------------------------------
     def facet_responsibilities(self, post_mean, post_log_var):

@@ -1,13 +1,15 @@
 """Gaussian-mixture prior over one side's latent positions and its closed-form update.
 
-model.md, "ELBO" and "Explicit step". Rows and columns use the same functions; the caller
-passes the posterior means and log-variances of one side.
+docs/model.rst, "ELBO" and "Explicit step". Rows and columns use the same functions; the
+caller passes the posterior means and log-variances of one side.
 """
 
 import math
 
+import numpy as np
 import torch
-from torch import nn
+
+from .heads import ClusteringHead
 
 # Proportions never reach exactly 0, so log(pi) stays finite when a cluster empties.
 MIN_PROPORTION = 1e-8
@@ -103,7 +105,7 @@ def entropy_terms(resp, log_proportions):
     return (resp * (log_proportions[None, :] - log_resp)).sum()
 
 
-class GaussianMixturePrior(nn.Module):
+class GaussianMixturePrior(ClusteringHead):
     """The mixture parameters of one side, held as buffers (updated in closed form).
 
     Parameters
@@ -133,6 +135,47 @@ class GaussianMixturePrior(nn.Module):
         """Posterior memberships of shape (n, K) under the current parameters."""
         return responsibilities(self.kl(post_mean, post_log_var), self.log_proportions)
 
+    def memberships(self, mean, log_var=None):
+        """Posterior memberships (:meth:`responsibilities`; ``log_var`` is required).
+
+        Parameters
+        ----------
+        mean : Tensor of shape (n, D)
+        log_var : Tensor of shape (n,)
+            The KL to each component depends on the posterior variance.
+
+        Returns
+        -------
+        memberships : Tensor of shape (n, K)
+        """
+        return self.responsibilities(mean, log_var)
+
+    @torch.no_grad()
+    def reorder(self, order):
+        """Permute the components: new component ``k`` is old component ``order[k]``.
+
+        Parameters
+        ----------
+        order : ndarray of shape (K,)
+        """
+        index = torch.as_tensor(np.asarray(order), device=self.means.device)
+        for buffer in (self.log_proportions, self.means, self.variances):
+            buffer.copy_(buffer[index])
+
+    def scale_positions(self, positions):
+        """Positions as the decoder reads them: unchanged with one mixture.
+
+        Parameters
+        ----------
+        positions : Tensor of shape (n, D)
+
+        Returns
+        -------
+        positions : Tensor of shape (n, D)
+            The same tensor.
+        """
+        return positions
+
     @torch.no_grad()
     def update(self, resp, post_mean, post_log_var):
         """Set the parameters to their closed-form values given responsibilities."""
@@ -145,7 +188,13 @@ class GaussianMixturePrior(nn.Module):
 
     @torch.no_grad()
     def explicit_step(self, post_mean, post_log_var):
-        """One E then M step (model.md order); returns the responsibilities used."""
+        """One E then M step (docs/model.rst, "Explicit step").
+
+        Returns
+        -------
+        resp : Tensor of shape (n, K)
+            The responsibilities used by the M step.
+        """
         resp = self.responsibilities(post_mean, post_log_var)
         self.update(resp, post_mean, post_log_var)
         return resp

@@ -1,4 +1,5 @@
-"""The deep latent block model as one torch module: encoders, decoder and both priors."""
+"""The deep latent block model as one torch module: encoders, decoder, both priors and the
+clustering heads."""
 
 from torch import nn
 
@@ -10,6 +11,9 @@ from .mixture import GaussianMixturePrior
 
 class DeepLatentBlockModel(nn.Module):
     """Row and column encoders, the latent-position decoder and the two mixture priors.
+
+    Each side's clustering head (:meth:`head`) is its mixture prior, or the clustering
+    module attached by :meth:`attach_clustering_modules` (``clustering='module'``).
 
     Parameters
     ----------
@@ -29,7 +33,8 @@ class DeepLatentBlockModel(nn.Module):
         Initial mean head of both encoders (random when None).
     facet_cluster_counts : list of tuple of (int, int), optional
         ``(n_row_clusters, n_column_clusters)`` of each facet: the positions are split into
-        that many equal blocks with one mixture each (``facets.py``). None: one mixture.
+        that many equal blocks with one mixture each (docs/model.rst, "Facets"). None: one
+        mixture.
     """
 
     def __init__(self, row_first_layer, column_first_layer, *, latent_dim, n_row_clusters,
@@ -54,7 +59,58 @@ class DeepLatentBlockModel(nn.Module):
                                                facet_dim, **prior_options)
             self.column_prior = FacetMixturePrior(
                 [columns for _, columns in facet_cluster_counts], facet_dim, **prior_options)
+        # Registered empty so that attaching the modules keeps them in this order.
+        self.register_module("row_clustering", None)
+        self.register_module("column_clustering", None)
         self.to(row_first_layer.device)
+
+    def attach_clustering_modules(self, row_module, column_module):
+        """Make clustering modules the two sides' heads (``clustering='module'``).
+
+        They are registered sub-modules: trained with the networks (their parameters are in
+        :meth:`network_parameters`), moved with the model and pickled with it.
+
+        Parameters
+        ----------
+        row_module, column_module : ClusteringModule
+        """
+        self.row_clustering = row_module
+        self.column_clustering = column_module
+
+    def head(self, side):
+        """The clustering head of a side: its clustering module if attached, else its prior.
+
+        Parameters
+        ----------
+        side : {"row", "column"}
+
+        Returns
+        -------
+        head : ClusteringHead
+        """
+        if side == "row":
+            module, prior = self.row_clustering, self.row_prior
+        else:
+            module, prior = self.column_clustering, self.column_prior
+        return prior if module is None else module
+
+    def decoder_positions(self, row_positions, column_positions):
+        """Positions as the decoder reads them (docs/model.rst, "Facets").
+
+        With facets, facet ``j``'s coordinates are scaled by the square root of its fade-in
+        weight; with one mixture they are returned unchanged.
+
+        Parameters
+        ----------
+        row_positions : Tensor of shape (M, D)
+        column_positions : Tensor of shape (P, D)
+
+        Returns
+        -------
+        row_positions, column_positions : Tensor
+        """
+        return (self.row_prior.scale_positions(row_positions),
+                self.column_prior.scale_positions(column_positions))
 
     def encode(self, adjacency, adjacency_t):
         """Posterior means and log-variances of every training row and column.
@@ -81,11 +137,6 @@ class DeepLatentBlockModel(nn.Module):
         self.column_encoder.calibrate_scale(adjacency, adjacency_t)
 
     def network_parameters(self):
-        """The parameters trained by gradient (encoders and decoder, not the priors)."""
+        """The parameters trained by gradient (encoders, decoder and any clustering modules;
+        not the priors, which the explicit step updates)."""
         return [p for p in self.parameters() if p.requires_grad]
-
-
-def standard_normal_kl(mean, log_var):
-    """Sum over nodes of ``KL(N(mean, exp(log_var) I) || N(0, I))`` (pretraining prior)."""
-    latent_dim = mean.shape[1]
-    return 0.5 * (latent_dim * (log_var.exp() - 1.0 - log_var) + mean.pow(2).sum(1)).sum()

@@ -1,11 +1,11 @@
-"""The evidence lower bound of the deep latent block model, from its parts (model.md, "ELBO").
+"""The reconstruction term of the deep latent block model's ELBO (docs/model.rst, "ELBO").
 
 ``ELBO = E_q[log p(A | X, Y)] + prior_terms(rows) + prior_terms(columns)``, where the first
 term is estimated with one reparameterised draw of the positions and computed as
 ``sum over nonzeros of A_ij eta_ij + sum over all cells of f(eta_ij)`` (Bernoulli:
 ``f = -softplus``).
 
-The likelihood (Bernoulli, Poisson or Gaussian, see ``_nn/likelihoods.py``) only changes
+The likelihood (Bernoulli, Poisson or Gaussian, see ``_likelihoods.py``) only changes
 the per-cell function of the all-cells sum and the scale of the nonzero sum.
 
 The all-cells sum is either exact (row chunks, so no M x P matrix is ever held with its
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from .._nn.encoders import propagate
+from .terms import ObjectiveTerm
 
 
 @dataclass
@@ -66,6 +67,50 @@ def sample_positions(mean, log_var, generator):
     """One reparameterised draw ``mean + sigma * eps`` of isotropic Gaussian positions."""
     eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
     return mean + (0.5 * log_var).exp()[:, None] * eps
+
+
+class ReconstructionTerm(ObjectiveTerm):
+    """``E_q[log p(A | X, Y)]`` from one reparameterised draw of both sides' positions.
+
+    Parameters
+    ----------
+    model : DeepLatentBlockModel
+        Its decoder and likelihood; ``model.decoder_positions`` applies the facets' fade-in.
+    cells : CellData
+    n_sampled_cells : int or None
+        None: the exact all-cells sum; an int: its estimate from that many cells.
+    generator : torch.Generator
+        Draws the positions (and the sampled cells).
+    """
+
+    name = "reconstruction"
+
+    def __init__(self, model, cells, n_sampled_cells, generator):
+        self.model = model
+        self.cells = cells
+        self.n_sampled_cells = n_sampled_cells
+        self.generator = generator
+
+    def value(self, state):
+        """The one-draw estimate at ``state.posteriors`` (a differentiable scalar).
+
+        Parameters
+        ----------
+        state : EpochState
+
+        Returns
+        -------
+        value : Tensor (scalar)
+        """
+        row_mean, row_log_var, column_mean, column_log_var = state.posteriors
+        row_positions = sample_positions(row_mean, row_log_var, self.generator)
+        column_positions = sample_positions(column_mean, column_log_var, self.generator)
+        row_positions, column_positions = self.model.decoder_positions(row_positions,
+                                                                       column_positions)
+        return reconstruction_term(self.model.decoder, self.model.likelihood, row_positions,
+                                   column_positions, self.cells,
+                                   n_sampled_cells=self.n_sampled_cells,
+                                   generator=self.generator)
 
 
 def reconstruction_term(decoder, likelihood, row_positions, column_positions, cells, *,

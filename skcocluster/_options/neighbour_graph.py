@@ -1,51 +1,35 @@
-"""Neighbour graphs of the rows and columns and the DGG graph regulariser (``graph_weight``).
+"""Neighbour graphs of the rows and columns for the graph regulariser (``graph_weight``;
+docs/model.rst, "The graph regulariser").
 
-design/options.md, 2 (Yang et al., ICCV 2019, seed 003): neighbours in a similarity graph
-should have similar posteriors over their positions and their clusters.
+The graphs (numpy / scipy) are built once, before training: the k nearest neighbours of
+each row in a cheap embedding of the matrix (a randomised truncated SVD of the
+degree-normalised matrix ``Abar``, without its leading, trivial direction), by cosine
+distance; never from ``A A^T``, which is dense for text. Columns: the same on ``A^T``.
+Weights ``w_ij = exp(-d_ij^2 / (2 s_i^2))`` with ``s_i`` the distance of row i to its k-th
+neighbour, normalised so each row's weights sum to 1. A user may give the row graph.
 
-- The graphs (numpy / scipy) are built once, before training: the k nearest neighbours of
-  each row in a cheap embedding of the matrix (a randomised truncated SVD of the
-  degree-normalised matrix ``Abar``, without its leading, trivial direction), by cosine
-  distance. Never from ``A A^T``, which is dense for text. Columns: the same on ``A^T``.
-  Weights ``w_ij = exp(-d_ij^2 / (2 s_i^2))`` with ``s_i`` the distance of row i to its
-  k-th neighbour, normalised so each row's weights sum to 1. A user may give the row graph.
-- The regulariser (torch) is
-  ``R = sum_ij w_ij [SKL(q(X_i), q(X_j)) + JS(gamma_i, gamma_j)]``, the symmetric KL between
-  the two Gaussian posteriors (isotropic for the deep LBM, diagonal for the GMM-VAEs of
-  VariationalCoclustering) plus the Jensen-Shannon divergence between the two membership
-  vectors; the training objective gets ``- beta_t (R_rows + R_cols)``, with ``beta_t``
-  raised linearly from 0 to ``graph_weight`` over the first epochs. The deep LBM computes
-  it on the whole graph at every epoch (:func:`graph_terms`); VariationalCoclustering, which
-  trains on mini-batches, estimates it from the edges leaving each batch
-  (:func:`batch_graph_divergence`).
+The regulariser itself is ``_objective/graph.py``; its names are importable from here too.
 """
-
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.extmath import randomized_svd
 
 from .._data.validation import inverse_sqrt_degrees, normalise_adjacency
+from .._objective.graph import (GRAPH_LOG_VAR_FLOOR, GRAPH_WARMUP_EPOCHS, MIN_MEMBERSHIP, Edges,
+                                GraphRegulariser, batch_graph_divergence, graph_divergence,
+                                jensen_shannon, symmetric_gaussian_kl)
+
+__all__ = ["GRAPH_LOG_VAR_FLOOR", "GRAPH_WARMUP_EPOCHS", "MIN_MEMBERSHIP",
+           "N_EMBEDDING_COMPONENTS", "Edges", "GraphRegulariser", "batch_graph_divergence",
+           "check_row_graph", "graph_divergence", "jensen_shannon", "knn_graph",
+           "neighbour_graphs", "row_normalise", "spectral_embedding", "symmetric_gaussian_kl"]
 
 # Singular directions of the embedding the neighbours are searched in (beyond the first).
 N_EMBEDDING_COMPONENTS = 32
-# The log-variances are floored at this value inside the symmetric KL only. Posterior
-# variances of well-observed nodes are tiny (e^-5 to e^-10), which would make the symmetric
-# KL of two neighbours thousands of times their squared distance; at the floor it is
-# exactly ``||m_i - m_j||^2``, so ``graph_weight`` reads as a Gaussian coupling of unit
-# variance between neighbours' positions.
-GRAPH_LOG_VAR_FLOOR = 0.0
-# Epochs over which the weight is raised from 0 to graph_weight (the encoders already
-# smooth over two hops; a full-strength term from the start over-smooths).
-GRAPH_WARMUP_EPOCHS = 50
-# Memberships are floored before their logs in the Jensen-Shannon divergence.
-MIN_MEMBERSHIP = 1e-12
 
 
-# ---------------------------------------------------------------------- graph building
 def spectral_embedding(csr, n_components, random_state):
     """Row and column coordinates from a truncated SVD of the normalised matrix.
 
@@ -185,208 +169,3 @@ def neighbour_graphs(csr, n_neighbors, random_state, row_graph=None):
     if row_graph is None:
         row_graph = knn_graph(rows, n_neighbors)
     return row_graph, knn_graph(columns, n_neighbors)
-
-
-# ---------------------------------------------------------------------- the regulariser
-@dataclass
-class Edges:
-    """A weighted graph as torch edge lists on the training device."""
-
-    source: torch.Tensor
-    target: torch.Tensor
-    weight: torch.Tensor
-
-    @classmethod
-    def from_sparse(cls, graph, device):
-        """The edges of a sparse graph, in row order (``source`` sorted)."""
-        coo = sp.csr_matrix(graph).tocoo()
-        return cls(torch.as_tensor(coo.row, dtype=torch.long, device=device),
-                   torch.as_tensor(coo.col, dtype=torch.long, device=device),
-                   torch.as_tensor(coo.data, dtype=torch.float32, device=device))
-
-    def leaving(self, ids):
-        """The edges whose source is one of ``ids``, on the nodes they touch.
-
-        Parameters
-        ----------
-        ids : LongTensor of shape (n_ids,)
-            Distinct node indices.
-
-        Returns
-        -------
-        edges : Edges
-            The edges leaving ``ids``, their ends indexed into ``nodes``.
-        nodes : LongTensor of shape (n_nodes,)
-            The sorted distinct nodes at either end of those edges.
-        """
-        # ``source`` is sorted (from_sparse), so each node's edges are one contiguous run.
-        starts = torch.searchsorted(self.source, ids)
-        counts = torch.searchsorted(self.source, ids, right=True) - starts
-        run_offsets = torch.cumsum(counts, 0) - counts
-        positions = (torch.repeat_interleave(starts - run_offsets, counts)
-                     + torch.arange(int(counts.sum()), device=ids.device))
-        ends = torch.cat([self.source[positions], self.target[positions]])
-        nodes, local = torch.unique(ends, return_inverse=True)
-        n_edges = positions.numel()
-        return Edges(local[:n_edges], local[n_edges:], self.weight[positions]), nodes
-
-
-@dataclass
-class GraphRegulariser:
-    """What the training loop needs for ``graph_weight``: the weight and both graphs."""
-
-    weight: float
-    rows: Edges
-    columns: Edges
-    warmup_epochs: int = GRAPH_WARMUP_EPOCHS
-
-    def weight_at(self, epoch):
-        """``beta_t``: raised linearly from 0 to ``weight`` over ``warmup_epochs``."""
-        if epoch is None or self.warmup_epochs <= 0:
-            return self.weight
-        return self.weight * min(1.0, epoch / self.warmup_epochs)
-
-    def divergence(self, posteriors, row_resp, column_resp):
-        """``R_rows + R_cols`` (a scalar tensor), without the weight.
-
-        Parameters
-        ----------
-        posteriors : tuple of Tensor
-            Row mean (M, D), row log-variance (M,), column mean (P, D), column
-            log-variance (P,).
-        row_resp, column_resp : Tensor of shape (M, L) and (P, Q)
-            Memberships, differentiable in the positions where the caller wants the
-            Jensen-Shannon term to train the encoders.
-        """
-        row_mean, row_log_var, column_mean, column_log_var = posteriors
-        return (graph_divergence(self.rows, row_mean, row_log_var, row_resp)
-                + graph_divergence(self.columns, column_mean, column_log_var, column_resp))
-
-
-def graph_divergence(edges, mean, log_var, resp):
-    """``sum_ij w_ij [SKL(q_i, q_j) + JS(gamma_i, gamma_j)]`` over one side's graph.
-
-    Parameters
-    ----------
-    edges : Edges
-    mean : Tensor of shape (n, D)
-    log_var : Tensor of shape (n,) or (n, D)
-        Isotropic or diagonal; floored at ``GRAPH_LOG_VAR_FLOOR`` here.
-    resp : Tensor of shape (n, K)
-
-    Returns
-    -------
-    value : Tensor (scalar)
-    """
-    if edges.weight.numel() == 0:
-        return torch.zeros((), device=mean.device)
-    i, j = edges.source, edges.target
-    return (edges.weight * (symmetric_gaussian_kl(mean[i], log_var[i], mean[j], log_var[j])
-                            + jensen_shannon(resp[i], resp[j]))).sum()
-
-
-def symmetric_gaussian_kl(mean_a, log_var_a, mean_b, log_var_b):
-    """``KL(a || b) + KL(b || a)`` of isotropic or diagonal Gaussians, per pair, variances
-    floored.
-
-    Isotropic (log-variances of shape (n_pairs,), one variance per Gaussian):
-    ``D/2 (v_a / v_b + v_b / v_a - 2) + ||m_a - m_b||^2 (1 / v_a + 1 / v_b) / 2``.
-    Diagonal (log-variances of shape (n_pairs, D)): the same sum taken coordinate by
-    coordinate, ``sum_d [(v_ad / v_bd + v_bd / v_ad - 2) + (m_ad - m_bd)^2 (1 / v_ad +
-    1 / v_bd)] / 2``.
-
-    Returns
-    -------
-    skl : Tensor of shape (n_pairs,)
-    """
-    log_var_a = log_var_a.clamp(min=GRAPH_LOG_VAR_FLOOR)
-    log_var_b = log_var_b.clamp(min=GRAPH_LOG_VAR_FLOOR)
-    ratio = log_var_a - log_var_b
-    if log_var_a.dim() == 2:
-        return 0.5 * ((ratio.exp() + (-ratio).exp() - 2.0)
-                      + (mean_a - mean_b).pow(2)
-                      * ((-log_var_a).exp() + (-log_var_b).exp())).sum(1)
-    latent_dim = mean_a.shape[1]
-    sq_dist = (mean_a - mean_b).pow(2).sum(1)
-    return (0.5 * latent_dim * (ratio.exp() + (-ratio).exp() - 2.0)
-            + 0.5 * sq_dist * ((-log_var_a).exp() + (-log_var_b).exp()))
-
-
-def batch_graph_divergence(edges, ids, n_nodes, posteriors_of):
-    """Mini-batch estimate of one side's ``sum_ij w_ij [SKL(q_i, q_j) + JS(gamma_i, gamma_j)]``.
-
-    Each edge is counted with its source node: the step sums the edges leaving the batch
-    ``ids``, encoding the batch's nodes and their neighbours (so that both ends of an edge
-    get the gradient, as in the full term), and scales the sum by ``n_nodes / len(ids)``.
-    A batch that is a uniform random subset of the nodes (a slice of a random permutation)
-    thus gives an unbiased estimate of the full term, as the other terms of a
-    mini-batch step are, and over an epoch whose batches cover every node once the
-    unscaled sums add up to the full term exactly (each edge is visited once).
-
-    Parameters
-    ----------
-    edges : Edges
-        The side's whole graph (:meth:`Edges.from_sparse`).
-    ids : LongTensor of shape (n_ids,)
-        The nodes of the batch (distinct).
-    n_nodes : int
-        Nodes of the side.
-    posteriors_of : callable
-        ``nodes -> (mean (n, D), log_var (n,) or (n, D), resp (n, K))`` for a LongTensor
-        of nodes, differentiable where the term should train.
-
-    Returns
-    -------
-    value : Tensor (scalar)
-    """
-    batch_edges, nodes = edges.leaving(ids)
-    if batch_edges.weight.numel() == 0:
-        return torch.zeros((), device=edges.weight.device)
-    mean, log_var, resp = posteriors_of(nodes)
-    return graph_divergence(batch_edges, mean, log_var, resp) * (n_nodes / ids.numel())
-
-
-def jensen_shannon(p, q):
-    """Jensen-Shannon divergence (nats) between rows of two stochastic matrices.
-
-    Returns
-    -------
-    js : Tensor of shape (n_pairs,)
-    """
-    middle = 0.5 * (p + q)
-    log_middle = middle.clamp(min=MIN_MEMBERSHIP).log()
-    return 0.5 * ((p * (p.clamp(min=MIN_MEMBERSHIP).log() - log_middle)).sum(1)
-                  + (q * (q.clamp(min=MIN_MEMBERSHIP).log() - log_middle)).sum(1))
-
-
-def graph_terms(config, model, posteriors, epoch, row_resp=None, column_resp=None):
-    """The graph regulariser as the training loops use it.
-
-    Parameters
-    ----------
-    config : TrainingConfig
-        ``config.graph`` is a :class:`GraphRegulariser`, or None (then both terms are 0).
-    model : DeepLatentBlockModel
-    posteriors : tuple of Tensor
-    epoch : int or None
-        Epoch of the alternating phase (sets the warm-up weight); None: full weight.
-    row_resp, column_resp : Tensor, optional
-        Differentiable memberships; by default those of the model's mixtures at the
-        current positions (``gamma ∝ pi exp(-KL)``, differentiable in the positions).
-
-    Returns
-    -------
-    train_term : Tensor or float
-        ``beta_t R``, to subtract from the objective being maximised (carries gradients).
-    full_value : float
-        ``graph_weight R``, the value the reported objective includes, so that it does not
-        fall merely because the weight is being raised (which would stop training early).
-    """
-    graph = getattr(config, "graph", None)
-    if graph is None:
-        return 0.0, 0.0
-    if row_resp is None:
-        row_resp = model.row_prior.responsibilities(posteriors[0], posteriors[1])
-        column_resp = model.column_prior.responsibilities(posteriors[2], posteriors[3])
-    value = graph.divergence(posteriors, row_resp, column_resp)
-    return graph.weight_at(epoch) * value, graph.weight * float(value.detach())

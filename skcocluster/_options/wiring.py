@@ -1,5 +1,6 @@
 """From the estimator's parameters to the training configuration of the two optional
-objectives, ``clustering='module'`` and ``graph_weight`` (design/options.md, 1 and 2).
+objectives, ``clustering='module'`` and ``graph_weight`` (docs/model.rst, "The clustering
+module" and "The graph regulariser").
 
 Kept apart from the estimators so that they only call :func:`option_configs` (the deep
 LBM), :func:`graph_option` (VariationalCoclustering, whose mixtures are already learnt by
@@ -50,7 +51,7 @@ def graph_option(estimator, csr, row_graph, device, seed):
     estimator : DeepLatentBlockCoclustering or VariationalCoclustering
     csr : csr_matrix of shape (M, P)
     row_graph : {array-like, sparse matrix} of shape (M, M) or None
-        The user's row graph, validated here (``_neighbour_graph.check_row_graph``).
+        The user's row graph, validated here (``neighbour_graph.check_row_graph``).
     device : torch.device
     seed : int
         Seeds the randomised SVD of the neighbour search.
@@ -85,20 +86,23 @@ def check_option_combination(estimator):
 
 
 def deep_memberships(model, side, post_mean, post_log_var):
-    """Memberships of positions under the deep model of one side.
+    """Memberships of positions under the clustering head of one side (``model.head``).
 
     The clustering module's ``G`` when the model was fitted with ``clustering='module'``,
-    otherwise the Gaussian mixture's responsibilities.
+    otherwise the Gaussian mixture's responsibilities (facet 1's with several facets).
+
+    Parameters
+    ----------
+    model : DeepLatentBlockModel
+    side : {"row", "column"}
+    post_mean : Tensor of shape (n, D)
+    post_log_var : Tensor of shape (n,)
 
     Returns
     -------
     resp : Tensor of shape (n, K)
     """
-    module = getattr(model, f"{side}_clustering", None)
-    if module is not None:
-        return module.memberships(post_mean)
-    prior = model.row_prior if side == "row" else model.column_prior
-    return prior.responsibilities(post_mean, post_log_var)
+    return model.head(side).memberships(post_mean, post_log_var)
 
 
 def reorder_module_clusters(module, order):

@@ -1,9 +1,9 @@
 """The protocol of what happens around the epochs of a training loop.
 
-A training loop knows its model, its objective terms and its stopping rule; everything an
-option adds around the epochs (the facets' fade-in and their settled labels, the
-clustering module's warm-up, the refit of a noise variance) is a callback, so that the
-loop does not branch on options.
+A training loop knows its model and its objective terms; its stopping rules and everything
+an option adds around the epochs (the facets' fade-in and their settled labels, the
+explicit step of the mixtures or the clustering module's standardisation, the refit of a
+noise variance) are callbacks, so that the loop does not branch on options.
 """
 
 
@@ -19,6 +19,9 @@ class Callback:
 
     def on_epoch_begin(self, state):
         """Before each epoch's step (``state.epoch`` is set)."""
+
+    def on_forward(self, state):
+        """After the forward pass (``state.posteriors`` set), before the objective's terms."""
 
     def on_epoch_end(self, state):
         """After each epoch's step."""
@@ -37,6 +40,16 @@ class Callback:
 
 
 def any_should_stop(callbacks, state):
-    """Whether one of the callbacks asks to stop (every one is asked, in order)."""
+    """Whether one of the callbacks asks to stop (every one is asked, in order).
+
+    Parameters
+    ----------
+    callbacks : list of Callback
+    state : object
+
+    Returns
+    -------
+    stop : bool
+    """
     stops = [callback.should_stop(state) for callback in callbacks]
     return any(stops)

@@ -1,65 +1,92 @@
-"""Training with ``clustering='module'``: the AE-CM clustering module on each side in place
-of the closed-form mixture step (design/options.md, 1).
+"""``clustering='module'``: the AE-CM clustering module on each side in place of the
+closed-form mixture step (docs/model.rst, "The clustering module").
 
-After the usual pretraining:
+After the usual pretraining and k-means start:
 
-1. start: each side's module is initialised on its pretrained posterior means (k-means++
-   centroids as ``W_dec``, ``W_enc = pinv(W_dec)``, null biases), then warmed up alone
-   (Adam on ``L_CM``, encoders frozen);
-2. joint training: Adam on the encoders, the decoder and both modules, maximising
-   ``reconstruction - L_CM(rows) - L_CM(columns)`` (the ELBO's mixture KL replaced by
-   ``L_CM`` on the posterior means), with the module's standardisation refreshed each epoch;
-3. an averaging epoch: a few more joint steps, after which each module's parameters are set
-   to their mean over those steps (the seed's remedy for centroids that jitter);
-4. final state: memberships ``G``, the exact objective per cell (ranks restarts), and the
-   Gaussian-mixture buffers refitted to ``G`` so that ``row_means_`` etc. describe it.
+1. start: each side's module is initialised on its posterior means (k-means++ centroids as
+   ``W_dec``, ``W_enc = pinv(W_dec)``, null biases), then warmed up alone (Adam on
+   ``L_CM``, encoders frozen);
+2. the alternating phase's loop, on ``reconstruction - L_CM(rows) - L_CM(columns)`` (the
+   ELBO's mixture terms replaced by ``L_CM`` on the posterior means), with the modules'
+   standardisation refreshed at each epoch;
+3. an averaging epoch: a few more steps of the loop, after which each module's parameters
+   are set to their mean over those steps (centroids jitter from step to step);
+4. final state: memberships ``G``, and the Gaussian-mixture buffers refitted to ``G`` so
+   that ``row_means_`` etc. describe it.
 """
 
 from dataclasses import dataclass
 
 import torch
 
-from .._options.neighbour_graph import graph_terms
 from .._nn.clustering_module import ClusteringModule
+from .._objective.clustering_module import ModuleTerm
+from .callbacks import Callback
 
 # Adam steps and step size of the warm-up of the modules alone (cheap: no likelihood).
 WARMUP_STEPS = 200
 WARMUP_LEARNING_RATE = 0.05
-# Joint steps averaged by the final averaging epoch.
+# Steps of the loop averaged by the final averaging epoch.
 AVERAGING_STEPS = 10
 
 
 @dataclass
 class ModuleOptions:
-    """Hyper-parameters of the clustering modules (shared by both sides)."""
+    """Hyper-parameters of the clustering modules (shared by both sides).
+
+    Attributes
+    ----------
+    concentration : float
+        Dirichlet concentration of the balance prior.
+    orthonormality : float
+        Weight of the orthonormal-centroid penalty.
+    """
 
     concentration: float
     orthonormality: float
 
 
 def attach_modules(model, config):
-    """Give ``model`` a clustering module per side (``row_clustering``, ``column_clustering``).
+    """Make a fresh clustering module each side's head (``model.attach_clustering_modules``).
 
-    They are registered as sub-modules, so they are trained with the networks, moved with
-    the model, and pickled with it.
+    Parameters
+    ----------
+    model : DeepLatentBlockModel
+    config : TrainingConfig
+        ``config.clustering_module`` is a :class:`ModuleOptions`.
     """
     options = config.clustering_module
     device = next(model.parameters()).device
-    for side, n_clusters in (("row", config.n_row_clusters),
-                             ("column", config.n_column_clusters)):
-        module = ClusteringModule(n_clusters, config.latent_dim,
-                                  concentration=options.concentration,
-                                  orthonormality=options.orthonormality).to(device)
-        setattr(model, f"{side}_clustering", module)
+    model.attach_clustering_modules(*(
+        ClusteringModule(n_clusters, config.latent_dim, concentration=options.concentration,
+                         orthonormality=options.orthonormality).to(device)
+        for n_clusters in (config.n_row_clusters, config.n_column_clusters)))
 
 
 def module_parameters(model):
-    """The parameters of both clustering modules."""
+    """The parameters of both clustering modules.
+
+    Parameters
+    ----------
+    model : DeepLatentBlockModel
+
+    Returns
+    -------
+    parameters : list of Parameter
+    """
     return list(model.row_clustering.parameters()) + list(model.column_clustering.parameters())
 
 
 def module_start(model, data, seed):
-    """Initialise both modules on the current posterior means, then warm them up."""
+    """Initialise both modules on the current posterior means, then warm them up.
+
+    Parameters
+    ----------
+    model : DeepLatentBlockModel
+    data : TrainingData
+    seed : int
+        Seeds the modules' k-means.
+    """
     with torch.no_grad():
         row_mean, _, column_mean, _ = model.encode(data.adjacency, data.adjacency_t)
     model.row_clustering.initialise(row_mean, seed)
@@ -68,7 +95,15 @@ def module_start(model, data, seed):
 
 
 def warm_up(model, row_mean, column_mean, steps=WARMUP_STEPS):
-    """Adam on the modules alone, the positions fixed (the encoders frozen)."""
+    """Adam on the modules alone, the positions fixed (the encoders frozen).
+
+    Parameters
+    ----------
+    model : nn.Module
+        With ``row_clustering`` and ``column_clustering`` modules.
+    row_mean, column_mean : Tensor of shape (M, D) and (P, D)
+    steps : int
+    """
     optimizer = torch.optim.Adam(module_parameters(model), lr=WARMUP_LEARNING_RATE)
     for _ in range(steps):
         optimizer.zero_grad(set_to_none=True)
@@ -78,93 +113,127 @@ def warm_up(model, row_mean, column_mean, steps=WARMUP_STEPS):
         optimizer.step()
 
 
-def objective(model, data, config, posteriors, generator, reconstruction):
-    """``reconstruction - L_CM(rows) - L_CM(columns)`` and both sides' memberships.
+class ModuleStandardisation(Callback):
+    """Refresh both modules' standardisation on each epoch's posterior means.
 
-    Returns
-    -------
-    value : Tensor (scalar)
-    row_resp, column_resp : Tensor of shape (M, L) and (P, Q)
+    Parameters
+    ----------
+    model : DeepLatentBlockModel
+        With clustering modules attached.
     """
-    recon = reconstruction(model, data, config, posteriors, generator)
-    row_loss, row_resp = model.row_clustering.loss(posteriors[0])
-    column_loss, column_resp = model.column_clustering.loss(posteriors[2])
-    return recon - row_loss - column_loss, row_resp, column_resp
+
+    def __init__(self, model):
+        self.model = model
+
+    def on_forward(self, state):
+        """Centre and scale each module on its side's (detached) posterior means.
+
+        Parameters
+        ----------
+        state : EpochState
+        """
+        self.model.row_clustering.set_standardisation(state.posteriors[0].detach())
+        self.model.column_clustering.set_standardisation(state.posteriors[2].detach())
 
 
-def alternate_with_modules(model, data, config, generator, progress, *, reconstruction,
-                           has_converged):
-    """Joint training of networks and modules until convergence, then the averaging epoch.
+def averaging_epoch(loop, model, first_epoch, steps=AVERAGING_STEPS):
+    """A few more steps of the loop; each module then takes its parameters' mean over them.
 
-    ``reconstruction`` and ``has_converged`` are the functions of ``_training`` (passed in
-    to keep one implementation of each).
-
-    Returns
-    -------
-    history : list of float
-        Objective per cell of each epoch.
-    converged : bool
+    Parameters
+    ----------
+    loop : EpochLoop
+    model : DeepLatentBlockModel
+    first_epoch : int
+        Epoch number of the first of these steps (sets the terms' warm-up weights).
+    steps : int
     """
-    optimizer = torch.optim.Adam(model.network_parameters(), lr=config.learning_rate)
-    n_cells = data.cells.n_cells
-    history = []
-    converged = False
-    for epoch in range(config.max_iter):
-        value = _joint_step(model, data, config, generator, optimizer, epoch, reconstruction)
-        history.append(value / n_cells)
-        progress.update("train", epoch, history[-1])
-        if has_converged(history, config.tol):
-            converged = True
-            break
-    _averaging_epoch(model, data, config, generator, optimizer, len(history), reconstruction)
-    return history, converged
-
-
-def _joint_step(model, data, config, generator, optimizer, epoch, reconstruction):
-    """One Adam step on everything; returns the objective (graph term at full weight)."""
-    optimizer.zero_grad(set_to_none=True)
-    posteriors = model.encode(data.adjacency, data.adjacency_t)
-    model.row_clustering.set_standardisation(posteriors[0].detach())
-    model.column_clustering.set_standardisation(posteriors[2].detach())
-    value, row_resp, column_resp = objective(model, data, config, posteriors, generator,
-                                             reconstruction)
-    graph_train, graph_full = graph_terms(config, model, posteriors, epoch,
-                                          row_resp, column_resp)
-    (-(value - graph_train) / data.cells.n_cells).backward()
-    optimizer.step()
-    return float(value.detach()) - graph_full
-
-
-def _averaging_epoch(model, data, config, generator, optimizer, epoch, reconstruction):
-    """A few more joint steps; each module then takes its parameters' mean over them."""
     parameters = module_parameters(model)
     sums = [torch.zeros_like(p) for p in parameters]
-    for step in range(AVERAGING_STEPS):
-        _joint_step(model, data, config, generator, optimizer, epoch + step, reconstruction)
+    for step in range(steps):
+        loop.step(first_epoch + step)
         for total, parameter in zip(sums, parameters):
             total += parameter.detach()
     with torch.no_grad():
         for total, parameter in zip(sums, parameters):
-            parameter.copy_(total / AVERAGING_STEPS)
+            parameter.copy_(total / steps)
 
 
-@torch.no_grad()
-def final_state_with_modules(model, data, config, generator, reconstruction):
-    """Memberships ``G``, the exact objective per cell, and the mixtures refitted to ``G``.
+class ModuleClustering:
+    """The training of ``clustering='module'``; the methods of ``MixtureClustering``.
 
     Parameters
     ----------
-    generator : torch.Generator
-        The fixed-seed generator of the final draw (restarts are ranked on the same noise).
-    reconstruction : callable
-        ``_training.reconstruction``, called with an exact (non-sampled) config.
+    config : TrainingConfig
+        ``config.clustering_module`` is a :class:`ModuleOptions`.
     """
-    posteriors = model.encode(data.adjacency, data.adjacency_t)
-    model.row_clustering.set_standardisation(posteriors[0])
-    model.column_clustering.set_standardisation(posteriors[2])
-    value, row_resp, column_resp = objective(model, data, config, posteriors, generator,
-                                             reconstruction)
-    _, graph_full = graph_terms(config, model, posteriors, None, row_resp, column_resp)
-    model.row_prior.update(row_resp, posteriors[0], posteriors[1])
-    model.column_prior.update(column_resp, posteriors[2], posteriors[3])
-    return row_resp, column_resp, (float(value) - graph_full) / data.cells.n_cells
+
+    def __init__(self, config):
+        self.config = config
+
+    def start(self, model, data, seed):
+        """Attach, initialise and warm up both modules.
+
+        Parameters
+        ----------
+        model : DeepLatentBlockModel
+        data : TrainingData
+        seed : int
+        """
+        attach_modules(model, self.config)
+        module_start(model, data, seed)
+
+    def terms(self, model):
+        """The rows' then the columns' module terms.
+
+        Parameters
+        ----------
+        model : DeepLatentBlockModel
+
+        Returns
+        -------
+        terms : list of ObjectiveTerm
+        """
+        return [ModuleTerm(model.row_clustering, 0), ModuleTerm(model.column_clustering, 1)]
+
+    def callbacks(self, model):
+        """The modules' standardisation at each epoch.
+
+        Parameters
+        ----------
+        model : DeepLatentBlockModel
+
+        Returns
+        -------
+        callbacks : list of Callback
+        """
+        return [ModuleStandardisation(model)]
+
+    def finish(self, loop):
+        """The averaging epoch, numbered after the loop's last epoch.
+
+        Parameters
+        ----------
+        loop : EpochLoop
+        """
+        averaging_epoch(loop, loop.model, len(loop.state.log.values()))
+
+    @torch.no_grad()
+    def final_memberships(self, model, posteriors):
+        """Memberships ``G``; the Gaussian mixtures are refitted to them.
+
+        Parameters
+        ----------
+        model : DeepLatentBlockModel
+        posteriors : tuple of Tensor
+
+        Returns
+        -------
+        row_resp, column_resp : Tensor
+        """
+        model.row_clustering.set_standardisation(posteriors[0])
+        model.column_clustering.set_standardisation(posteriors[2])
+        row_resp = model.row_clustering.memberships(posteriors[0])
+        column_resp = model.column_clustering.memberships(posteriors[2])
+        model.row_prior.update(row_resp, posteriors[0], posteriors[1])
+        model.column_prior.update(column_resp, posteriors[2], posteriors[3])
+        return row_resp, column_resp

@@ -1,12 +1,12 @@
-"""Progressive training of several facets: the fade-in schedule, the start of a facet that
-fades in, the facets' positions as the decoder reads them, and the settled-labels stop."""
+"""Progressive training of several facets (docs/model.rst, "Facets"): the fade-in schedule,
+the start of a facet that fades in, and the settled-labels stop, as callbacks of the loop."""
 
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from .._nn.facet_mixture import FacetMixturePrior
 from .._start.factorial import _weighted_means, additive_fit_loss, factorial_kmeans
+from .callbacks import Callback
 
 
 # Stopping once the labels settle: over how many epochs, and the mean share of nodes
@@ -39,11 +39,6 @@ def settled_epoch(config):
     return (len(config.facet_cluster_counts) - 1) * config.facet_fade_epochs - 1
 
 
-def is_faceted(prior):
-    """Whether a side's prior has several facets."""
-    return isinstance(prior, FacetMixturePrior)
-
-
 def facet_start_resp(prior, mean, seed):
     """One-hot facet-1 memberships from factorial k-means on facet 1's coordinates.
 
@@ -73,12 +68,28 @@ def facet_start_resp(prior, mean, seed):
     return resp
 
 
-def faded_positions(model, row_positions, column_positions):
-    """Positions scaled so the decoder sees ``sum_j w_j ||X^j - Y^j||^2`` (no-op for J=1)."""
-    if not isinstance(model.row_prior, FacetMixturePrior):
-        return row_positions, column_positions
-    return (model.row_prior.scale_positions(row_positions),
-            model.column_prior.scale_positions(column_positions))
+def facet_start_memberships(model, data, config, posteriors, seed):
+    """Facet 1's start memberships of both sides (:func:`facet_start_resp`).
+
+    The signature is that of every start of ``_start.kmeans.kmeans_start``.
+
+    Parameters
+    ----------
+    model : DeepLatentBlockModel
+    data : TrainingData
+        Unused.
+    config : TrainingConfig
+        Unused.
+    posteriors : tuple of Tensor
+        Row mean, row log-variance, column mean, column log-variance.
+    seed : int
+
+    Returns
+    -------
+    row_resp, column_resp : Tensor
+    """
+    return (facet_start_resp(model.row_prior, posteriors[0], seed),
+            facet_start_resp(model.column_prior, posteriors[2], seed))
 
 
 def _facet_resp(prior, facet, block, n_clusters, seed):
@@ -118,10 +129,17 @@ def begin_epoch(model, data, config, epoch, generator):
     At the first epoch of its ramp a facet starts as a copy of what the earlier facets'
     mixtures leave out (:func:`start_from_residual`), and its mixtures from the better of
     k-means on its coordinates and its factorial k-means labels (:func:`_facet_resp`).
-    Without facets this does nothing.
+
+    Parameters
+    ----------
+    model : DeepLatentBlockModel
+        With facet mixtures.
+    data : TrainingData
+    config : TrainingConfig
+        ``config.facet_cluster_counts`` is set.
+    epoch : int
+    generator : torch.Generator
     """
-    if config.facet_cluster_counts is None:
-        return
     weights = fade_weights(epoch, len(config.facet_cluster_counts), config.facet_fade_epochs)
     starting = [j for j in range(1, weights.size)
                 if weights[j] > 0 and model.row_prior.weights[j] == 0]
@@ -198,7 +216,35 @@ def start_from_residual(model, data, facet):
         head[:, facet * dim:(facet + 1) * dim] = head[:, :facet * dim] @ transform
 
 
-class SettledLabels:
+class FacetFadeIn(Callback):
+    """Set each epoch's fade-in weights; start the facets that begin to fade in.
+
+    Parameters
+    ----------
+    model : DeepLatentBlockModel
+    data : TrainingData
+    config : TrainingConfig
+    generator : torch.Generator
+        Draws the seed of a starting facet's k-means.
+    """
+
+    def __init__(self, model, data, config, generator):
+        self.model = model
+        self.data = data
+        self.config = config
+        self.generator = generator
+
+    def on_epoch_begin(self, state):
+        """:func:`begin_epoch` at ``state.epoch``.
+
+        Parameters
+        ----------
+        state : EpochState
+        """
+        begin_epoch(self.model, self.data, self.config, state.epoch, self.generator)
+
+
+class SettledLabels(Callback):
     """Stopping rule of the multi-facet model: the facets' labels have stopped moving.
 
     Once every facet has weight 1, training stops when, over the last ``LABEL_PATIENCE``
@@ -206,19 +252,44 @@ class SettledLabels:
     all facets) changed label from one epoch to the next (a few boundary nodes keep
     flickering in a settled model). The ELBO's own rule rarely ends a multi-facet run:
     its bound keeps creeping up as each facet trades the spread of its rows against that
-    of its columns, and that slow drift can end by squeezing a facet to nothing (measured
-    on planted data; user guide, "Several facets"). Without facets it never fires.
+    of its columns, and that slow drift can end by squeezing a facet to nothing (user
+    guide, "Several facets"). The ELBO's rule then reads the history from the first epoch
+    at which every facet has weight 1.
+
+    Parameters
+    ----------
+    config : TrainingConfig
     """
 
     def __init__(self, config):
-        self.start = settled_epoch(config) if config.facet_cluster_counts is not None else None
+        self.start = settled_epoch(config)
         self.previous = None
         self.changes = []
 
-    def __call__(self, epoch, row_resp, column_resp):
-        """Record an epoch's memberships; True when the labels have settled."""
-        if self.start is None or epoch < self.start:
+    def on_phase_begin(self, state):
+        """Start the convergence rule's history at the settled epoch.
+
+        Parameters
+        ----------
+        state : EpochState
+        """
+        state.stopping_start = self.start
+
+    def should_stop(self, state):
+        """Record the epoch's memberships; True when the labels have settled.
+
+        Parameters
+        ----------
+        state : EpochState
+            ``state.memberships`` holds a tuple of per-facet memberships for each side.
+
+        Returns
+        -------
+        stop : bool
+        """
+        if state.epoch < self.start:
             return False
+        row_resp, column_resp = state.memberships
         labels = np.concatenate([resp.argmax(1).cpu().numpy()
                                  for resp in (*row_resp, *column_resp)])
         if self.previous is not None:
@@ -226,3 +297,20 @@ class SettledLabels:
         self.previous = labels
         return (len(self.changes) == LABEL_PATIENCE
                 and float(np.mean(self.changes)) <= LABEL_CHANGE_TOLERANCE)
+
+
+def facet_callbacks(model, data, config, generator):
+    """The callbacks of progressive training: the fade-in and the settled-labels stop.
+
+    Parameters
+    ----------
+    model : DeepLatentBlockModel
+    data : TrainingData
+    config : TrainingConfig
+    generator : torch.Generator
+
+    Returns
+    -------
+    callbacks : list of Callback
+    """
+    return [FacetFadeIn(model, data, config, generator), SettledLabels(config)]

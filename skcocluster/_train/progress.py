@@ -60,12 +60,14 @@ class Progress:
             print(message, file=sys.stdout, flush=True)
 
     def _close_bar(self):
+        """Close the open bar, if any."""
         if self._bar is not None:
             self._bar.close()
         self._bar = None
         self._phase = None
 
     def _open_bar(self, phase):
+        """Open the bar of a phase (closing the previous one)."""
         self._close_bar()
         self._phase = phase
         self._bar = self._tqdm(

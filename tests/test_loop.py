@@ -1,0 +1,137 @@
+"""The deep LBM's epoch loop: terms summed and reported as the loop promises, callbacks
+called in order, the stopping rule tested once per window, and the clustering module
+trained by the same loop (its noise variance refitted)."""
+
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from skcocluster import DeepLatentBlockCoclustering
+from skcocluster._objective.terms import (ObjectiveTerm, objective_value, reported_objective,
+                                          training_objective)
+from skcocluster._train.callbacks import Callback
+from skcocluster._train.loop import EpochLog, EpochLoop, EpochState
+from skcocluster._train.stopping import ConvergenceStop, has_converged
+from skcocluster.datasets import make_lbm
+
+
+class Constant(ObjectiveTerm):
+    """A term of fixed value, with an optional warm-up weight."""
+
+    def __init__(self, value, warmup=None):
+        self.constant = torch.tensor(value, dtype=torch.float32)
+        self.warmup = warmup
+
+    def value(self, state):
+        return self.constant
+
+    def weight(self, epoch):
+        if self.warmup is None:
+            return 1.0
+        return 0.3 if epoch is None else 0.3 * min(1.0, epoch / self.warmup)
+
+
+def test_terms_are_trained_at_their_weight_and_reported_at_full_weight():
+    terms = [Constant(2.0), Constant(-1.5, warmup=10)]
+    objective, values = training_objective(terms, SimpleNamespace(epoch=5))
+    assert float(objective) == pytest.approx(2.0 - 0.15 * 1.5)
+    assert float(reported_objective(terms, values)) == pytest.approx(2.0 - 0.3 * 1.5)
+    # The final value scales the weighted term in double precision.
+    assert objective_value(terms, values) == 2.0 + 0.3 * float(np.float32(-1.5))
+
+
+def test_has_converged_compares_the_means_of_two_windows():
+    assert not has_converged([1.0] * 5, 1e-3, 3)
+    assert has_converged([-1.0] * 6, 1e-3, 3)
+    assert not has_converged([-2.0] * 3 + [-1.0] * 3, 1e-3, 3)
+
+
+class Recorder(Callback):
+    def __init__(self, calls, stop_at=None):
+        self.calls = calls
+        self.stop_at = stop_at
+
+    def on_phase_begin(self, state):
+        self.calls.append("begin")
+
+    def on_epoch_begin(self, state):
+        self.calls.append(("epoch", state.epoch))
+
+    def on_forward(self, state):
+        assert state.posteriors is not None
+        self.calls.append("forward")
+
+    def on_epoch_end(self, state):
+        self.calls.append("end")
+
+    def should_stop(self, state):
+        return state.epoch == self.stop_at
+
+    def on_phase_end(self, state):
+        self.calls.append("phase end")
+
+
+class Linear(torch.nn.Module):
+    """A stand-in model whose 'posteriors' are one parameter."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(()))
+
+    def encode(self, adjacency, adjacency_t):
+        return (self.weight, None, None, None)
+
+
+class Quadratic(ObjectiveTerm):
+    def value(self, state):
+        return -(state.posteriors[0] - 3.0) ** 2
+
+
+def stand_in_loop(callbacks, read_every=10):
+    model = Linear()
+    data = SimpleNamespace(adjacency=None, adjacency_t=None, cells=SimpleNamespace(n_cells=1))
+    log = EpochLog(SimpleNamespace(verbose=0, update=lambda *args: None), "train",
+                   read_every=read_every)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return EpochLoop(model, data, [Quadratic()], callbacks, optimizer, log)
+
+
+def test_loop_calls_the_hooks_in_order_and_stops_when_asked():
+    calls = []
+    history, stopped = stand_in_loop([Recorder(calls, stop_at=1)]).run(5)
+    assert stopped and len(history) == 2
+    assert calls == ["begin", ("epoch", 0), "forward", "end", ("epoch", 1), "forward", "end",
+                     "phase end"]
+    # The objective rises as the parameter moves towards 3.
+    assert history[1] > history[0]
+
+
+def test_convergence_is_tested_once_per_window_from_the_stopping_start():
+    rule = ConvergenceStop(1e-3, window=3)
+    log = SimpleNamespace(values=lambda: [-1.0] * 6)
+    state = EpochState(log=log, epoch=4)
+    assert not rule.should_stop(state)  # not the end of a window
+    state.epoch = 5
+    assert rule.should_stop(state)
+    # Two windows are needed after the stopping start.
+    state.stopping_start = 2
+    assert not rule.should_stop(state)
+
+
+def test_module_clustering_refits_the_gaussian_noise_variance_during_training():
+    X, _, _ = make_lbm(60, 40, 2, block_params=np.eye(2) * 2, likelihood="gaussian",
+                       random_state=0)
+    # Without pretraining, only the alternating phase can move the noise variance off its
+    # start, the variance of the matrix.
+    model = DeepLatentBlockCoclustering(2, clustering="module", likelihood="gaussian",
+                                        pretrain_epochs=0, max_iter=5, hidden_dim=8,
+                                        latent_dim=2, block_refinement=False, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    start = max(float(np.var(X)), 1e-6)
+    assert model.module_.likelihood.noise_var != pytest.approx(start, rel=1e-3)
