@@ -54,9 +54,12 @@ class Likelihood:
         Whether the cells are real values, whose row and column sums carry no degree.
     has_noise_variance : bool
         Whether the likelihood has a noise variance, fitted in closed form.
+    binary : bool
+        Whether a cell is 0 or 1 (at most one event), rather than a count or a real value.
     """
 
     name = None
+    binary = False
     non_negative = True
     real_valued = False
     has_noise_variance = False
@@ -178,6 +181,7 @@ class Bernoulli(Likelihood):
     """Binary (or [0, 1]-valued) cells: ``eta`` is the logit of the link probability."""
 
     name = "bernoulli"
+    binary = True
 
     def check_values(self, low, high, estimator_name):
         if low < 0 or high > 1:

@@ -529,7 +529,7 @@ def _sparse_cells(block_params, row_labels, column_labels, likelihood, row_facto
     -------
     X : scipy.sparse.csr_matrix of shape (n_rows, n_cols), dtype float64
     """
-    if likelihood == "poisson":
+    if not make_likelihood(likelihood).binary:
         draw_block = _poisson_block
     elif row_factors is None and column_factors is None:
         draw_block = _bernoulli_block
