@@ -20,9 +20,10 @@ import skcocluster._objective.variational
 import skcocluster._options.wiring
 from skcocluster import VariationalCoclustering
 from skcocluster._data.validation import as_csr
-from skcocluster._options.neighbour_graph import (GRAPH_LOG_VAR_FLOOR, Edges, GraphRegulariser,
-                                          batch_graph_divergence, graph_divergence,
-                                          neighbour_graphs, symmetric_gaussian_kl)
+from skcocluster._objective.graph import (GRAPH_LOG_VAR_FLOOR, Edges, GraphRegulariser,
+                                         batch_graph_divergence, graph_divergence,
+                                         symmetric_gaussian_kl)
+from skcocluster._options.neighbour_graph import neighbour_graphs
 from skcocluster._likelihoods import make_likelihood
 from skcocluster._data.variational import epoch_batches, gather, prepare_data, side_data
 from skcocluster._nn.vae import LearntFacetMixture

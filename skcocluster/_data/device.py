@@ -12,7 +12,7 @@ from scipy.special import gammaln
 import torch
 from sklearn.utils.extmath import randomized_svd
 
-from .._objective.reconstruction import CellData
+from .cells import CellData
 from .training_data import TrainingData
 from .validation import EncoderInput
 

@@ -25,7 +25,7 @@ import torch
 
 from .._data.variational import gather, side_memberships, sparse_product
 from .._nn.vae import mutual_information
-from .._options.neighbour_graph import batch_graph_divergence
+from .graph import batch_graph_divergence
 from .variational_step import StepState, VariationalTerm
 
 # Every term reported in the objective's terms, in this order (0 when left out); terms of

@@ -8,7 +8,7 @@ distance; never from ``A A^T``, which is dense for text. Columns: the same on ``
 Weights ``w_ij = exp(-d_ij^2 / (2 s_i^2))`` with ``s_i`` the distance of row i to its k-th
 neighbour, normalised so each row's weights sum to 1. A user may give the row graph.
 
-The regulariser itself is ``_objective/graph.py``; its names are importable from here too.
+The regulariser itself (the divergence over the graphs' edges) is ``_objective/graph.py``.
 """
 
 import numpy as np
@@ -17,14 +17,6 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.extmath import randomized_svd
 
 from .._data.validation import inverse_sqrt_degrees, normalise_adjacency
-from .._objective.graph import (GRAPH_LOG_VAR_FLOOR, GRAPH_WARMUP_EPOCHS, MIN_MEMBERSHIP, Edges,
-                                GraphRegulariser, batch_graph_divergence, graph_divergence,
-                                jensen_shannon, symmetric_gaussian_kl)
-
-__all__ = ["GRAPH_LOG_VAR_FLOOR", "GRAPH_WARMUP_EPOCHS", "MIN_MEMBERSHIP",
-           "N_EMBEDDING_COMPONENTS", "Edges", "GraphRegulariser", "batch_graph_divergence",
-           "check_row_graph", "graph_divergence", "jensen_shannon", "knn_graph",
-           "neighbour_graphs", "row_normalise", "spectral_embedding", "symmetric_gaussian_kl"]
 
 # Singular directions of the embedding the neighbours are searched in (beyond the first).
 N_EMBEDDING_COMPONENTS = 32

@@ -9,7 +9,8 @@ gradient, so it has no clustering module), :func:`deep_memberships` and
 """
 
 from .._train.clustering_module import ModuleOptions
-from .neighbour_graph import Edges, GraphRegulariser, check_row_graph, neighbour_graphs
+from .._objective.graph import Edges, GraphRegulariser
+from .neighbour_graph import check_row_graph, neighbour_graphs
 
 
 def option_configs(estimator, csr, row_graph, device, seed):
