@@ -24,6 +24,7 @@ def runner(monkeypatch):
     return importlib.import_module("run_benchmarks")
 
 
+@pytest.mark.slow
 def test_run_simulated_records(runner, tmp_path):
     # One isolated fit (fresh child process, as in the benchmark) and one in this process.
     isolated = runner.run_simulated(sizes=[(300, 200)], seeds=1, cases=["size"],
@@ -80,6 +81,7 @@ def test_corpus_table_loads_a_mat_file(runner, tmp_path):
     assert set(np.unique(binary.toarray())) <= {0.0, 1.0}
 
 
+@pytest.mark.slow
 def test_parallel_jobs_keep_the_job_order(runner):
     # Two fits at a time (--jobs 2): the records come back in the order of the jobs, each
     # with the same result as when the jobs run one after the other.

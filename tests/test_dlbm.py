@@ -64,6 +64,7 @@ def test_recovers_a_clear_planted_structure():
     assert adjusted_rand_score(cols, model.column_labels_) >= 0.95
 
 
+@pytest.mark.slow
 def test_beats_spectral_on_a_weak_signal():
     X, rows, cols = make_lbm(1000, 700, 4, block_params=diagonal_blocks(4, 0.2, 0.08),
                              random_state=2)
@@ -72,6 +73,7 @@ def test_beats_spectral_on_a_weak_signal():
     assert ours >= spectral_cari(X, rows, cols, 4) + 0.05
 
 
+@pytest.mark.slow
 def test_recovers_a_checkerboard_with_more_row_than_column_clusters():
     rng = np.random.default_rng(3)
     blocks = rng.uniform(0.05, 0.5, size=(5, 3))
@@ -91,6 +93,7 @@ def test_poisson_counts_fit_without_options():
     assert cari(rows, cols, model.row_labels_, model.column_labels_) >= 0.95
 
 
+@pytest.mark.slow
 def test_heavy_tailed_counts_beat_the_spectral_peers():
     # Poisson counts whose row and column totals spread over LogNormal(0, 1) factors: the
     # clusters must be found by profile, not by total (issue 9). Measured: 0.754 against
@@ -113,6 +116,7 @@ def test_gaussian_blocks_fit_without_options():
     assert cari(rows, cols, model.row_labels_, model.column_labels_) >= 0.95
 
 
+@pytest.mark.slow
 def test_noisy_gaussian_blocks_beat_the_spectral_peers():
     # Real values in heavy noise: the encoders read the centred matrix (the degree-
     # normalised one carries no clusters here). Measured: 0.859 against

@@ -98,6 +98,7 @@ def imbalanced_scores(model, seed):
             cari(rows, cols, spectral.row_labels_, spectral.column_labels_))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_imbalanced_planted_blocks_are_recovered_above_spectral(seed):
     # The case where the mixture bound preferred a balanced partition: before the start was
@@ -107,6 +108,7 @@ def test_imbalanced_planted_blocks_are_recovered_above_spectral(seed):
     assert ours >= theirs + 0.1 and ours >= 0.9
 
 
+@pytest.mark.slow
 def test_deep_lbm_start_recovers_imbalanced_blocks_above_spectral():
     # Before the k-means start was chosen among ten draws by held-out prediction, the deep
     # LBM reached 0.720 on this matrix (SpectralCoclustering 0.790); measured now: 0.964.

@@ -482,6 +482,7 @@ def test_pipeline_and_transform(clear_data):
     assert pipe.transform(X).shape == (X.shape[0], 4)
 
 
+@pytest.mark.slow
 def test_grid_search_selects_the_number_of_clusters_by_score():
     X, _, _ = make_lbm(240, 120, 3, block_params=diagonal_blocks(3, 0.1, 0.5), random_state=6)
     # Held-out rows are told apart by the mixture prior only: train a little longer.
@@ -506,6 +507,7 @@ def imbalanced():
     return X, rows, cols, plain, refined
 
 
+@pytest.mark.slow
 def test_variational_partition_keeps_imbalanced_clusters(imbalanced):
     X, rows, cols, plain, _ = imbalanced
     ours = cari(rows, cols, plain.row_labels_, plain.column_labels_)
@@ -538,6 +540,7 @@ def twenty_nonzeros_per_row(n_rows, n_cols, seed):
     return make_lbm(n_rows, n_cols, 4, block_params=blocks, sparse=True, random_state=seed)
 
 
+@pytest.mark.slow
 def test_recovers_a_sparse_planted_matrix_with_twenty_nonzeros_per_row():
     X, rows, cols = twenty_nonzeros_per_row(4000, 1000, 0)
     # Few, large batches and short pretraining, as in the scale run. Measured: 0.98

@@ -311,6 +311,7 @@ def test_column_facets_follow_the_row_facets(two_partitions):
         assert adjusted_rand_score(truth, found) >= 0.9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("refinement", [False, True])
 def test_two_facets_each_find_one_planted_partition(refinement, two_partitions):
     X, row_truths, _ = two_partitions
