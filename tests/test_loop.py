@@ -135,3 +135,49 @@ def test_module_clustering_refits_the_gaussian_noise_variance_during_training():
         model.fit(X)
     start = max(float(np.var(X)), 1e-6)
     assert model.module_.likelihood.noise_var != pytest.approx(start, rel=1e-3)
+
+
+def _adam_trajectory(make_optimizer, steps=25):
+    """Parameters after ``steps`` steps on a fixed loss (one parameter unused every 3rd)."""
+    torch.manual_seed(0)
+    parameters = [torch.nn.Parameter(torch.randn(40, 5)), torch.nn.Parameter(torch.randn(3)),
+                  torch.nn.Parameter(torch.randn(4))]
+    optimizer = make_optimizer(parameters)
+    for step in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        loss = 0.3 * parameters[0].pow(2).sum() + parameters[1].sin().sum()
+        if step % 3 == 0:
+            loss = loss + parameters[2].sum() ** 2
+        loss.backward()
+        optimizer.step()
+    return [parameter.detach() for parameter in parameters]
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-3])
+def test_adam_steps_as_torch_optim_adam_does(fused, weight_decay):
+    from skcocluster._nn.optimizer import Adam
+
+    ours = _adam_trajectory(lambda p: Adam(p, 0.01, weight_decay=weight_decay, fused=fused))
+    theirs = _adam_trajectory(lambda p: torch.optim.Adam(
+        p, lr=0.01, weight_decay=weight_decay, fused=fused))
+    for mine, reference in zip(ours, theirs):
+        assert torch.equal(mine, reference)
+
+
+def test_a_fit_does_not_import_torch_dynamo():
+    import subprocess
+    import sys
+
+    code = ("import sys, warnings; warnings.simplefilter('ignore');"
+            "from skcocluster import DeepLatentBlockCoclustering as D, "
+            "VariationalCoclustering as V;"
+            "from skcocluster.datasets import make_lbm;"
+            "X = make_lbm(60, 40, 2, random_state=0)[0];"
+            "D(2, pretrain_epochs=3, max_iter=3, random_state=0).fit(X);"
+            "D(2, pretrain_epochs=3, max_iter=3, clustering='module', random_state=0).fit(X);"
+            "V(2, pretrain_epochs=1, max_iter=1, random_state=0).fit(X);"
+            "print('torch._dynamo' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"

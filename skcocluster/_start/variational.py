@@ -7,6 +7,7 @@ pretraining is in ``_start/mixtures.py``.
 import torch
 
 from .._data.variational import gather, sampled_items
+from .._nn.optimizer import Adam
 from .._nn.vae import VariationalCoclusteringModule, vector_log_likelihood
 from .._objective.variational_step import cell_estimates
 
@@ -99,7 +100,7 @@ def pretrain_side(model, side, data_side, config, likelihood, generator, device,
     parameters = list(vae.decoder.parameters())
     if config.init != "spectral":
         parameters += list(vae.encoder.parameters())
-    optimizer = torch.optim.Adam(parameters, lr=config.learning_rate)
+    optimizer = Adam(parameters, config.learning_rate)
     history = []
     n = data_side.n_vectors
     for epoch in range(config.pretrain_epochs):
@@ -142,7 +143,7 @@ def pretrain_cells(model, ctx, progress):
         Each epoch's weighted cell terms per cell.
     """
     config, data = ctx.config, ctx.data
-    optimizer = torch.optim.Adam(model.cells.parameters(), lr=config.learning_rate)
+    optimizer = Adam(model.cells.parameters(), config.learning_rate)
     n_rows, n_cells = data.rows.n_vectors, data.rows.n_vectors * data.rows.n_items
     history = []
     for epoch in range(config.pretrain_epochs):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from .._nn.clustering_module import ClusteringModule
+from .._nn.optimizer import Adam
 from .._objective.clustering_module import ModuleTerm
 from .callbacks import Callback
 
@@ -104,7 +105,7 @@ def warm_up(model, row_mean, column_mean, steps=WARMUP_STEPS):
     row_mean, column_mean : Tensor of shape (M, D) and (P, D)
     steps : int
     """
-    optimizer = torch.optim.Adam(module_parameters(model), lr=WARMUP_LEARNING_RATE)
+    optimizer = Adam(module_parameters(model), WARMUP_LEARNING_RATE)
     for _ in range(steps):
         optimizer.zero_grad(set_to_none=True)
         loss = (model.row_clustering.loss(row_mean)[0] / row_mean.shape[0]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .._nn.optimizer import Adam
 from .._objective.terms import reported_objective, training_objective
 from .callbacks import any_should_stop
 from .stopping import STOPPING_WINDOW
@@ -31,13 +32,9 @@ def adam_optimizer(parameters, learning_rate):
 
     Returns
     -------
-    optimizer : torch.optim.Adam
+    optimizer : Adam
     """
-    parameters = list(parameters)
-    try:
-        return torch.optim.Adam(parameters, lr=learning_rate, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(parameters, lr=learning_rate)
+    return Adam(parameters, learning_rate, fused=True)
 
 
 class EpochLog:
@@ -131,7 +128,7 @@ class EpochLoop:
     terms : list of ObjectiveTerm
         The objective is ``sum_t weight_t(epoch) value_t``, divided by the number of cells.
     callbacks : list of Callback
-    optimizer : torch.optim.Optimizer
+    optimizer : Adam or torch.optim.Optimizer
     log : EpochLog
     """
 

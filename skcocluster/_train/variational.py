@@ -21,6 +21,7 @@ import torch
 from .._data.variational import (CHUNK, epoch_batches, gather, normalised_inputs,
                                  prepare_data, side_data, spectral_directions)
 from .._likelihoods import make_likelihood
+from .._nn.optimizer import Adam
 from .._nn.vae import VariationalCoclusteringModule
 from .._objective.variational import objective_terms, reported_names, step_objective
 from .._objective.variational_step import StepContext
@@ -181,7 +182,7 @@ def objective_pass(model, ctx, terms, optimizer=None):
     model : VariationalCoclusteringModule
     ctx : StepContext
     terms : list of VariationalTerm
-    optimizer : torch.optim.Optimizer, optional
+    optimizer : Adam, optional
         Given: shuffled batches, an Adam step per batch. None: batches in order, no step.
 
     Returns
@@ -270,8 +271,8 @@ def train_jointly(state, terms, callbacks):
     model, ctx = state.model, state.ctx
     for callback in callbacks:
         callback.on_phase_begin(state)
-    optimizer = torch.optim.Adam(model.parameters(), lr=ctx.config.learning_rate,
-                                 weight_decay=ctx.config.weight_decay)
+    optimizer = Adam(model.parameters(), ctx.config.learning_rate,
+                     weight_decay=ctx.config.weight_decay)
     converged = False
     for epoch in range(ctx.config.max_iter):
         ctx.epoch = epoch
