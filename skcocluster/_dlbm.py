@@ -54,9 +54,14 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         First-layer initialisation: the leading singular vectors of the normalised matrix,
         random Gaussian weights, or spectral and random in turn over the restarts.
     pretrain_epochs : int, default=200
-        Epochs of graph-autoencoder pretraining before the k-means start.
+        Most epochs of graph-autoencoder pretraining before the k-means start; it stops
+        earlier, at the end of a window of 10 epochs, once a k-means partition of the
+        positions agrees with the one of the window before (ARI 0.95 on both sides).
     max_iter : int, default=300
-        Maximum number of epochs (explicit step + Adam step) after pretraining.
+        Most epochs (explicit step + Adam step) after pretraining; training stops earlier
+        by ``tol``, or once at most 1% of the rows and columns changed cluster over a
+        window of 10 epochs (with ``n_facets > 1``, the facets' own rule on settled
+        labels replaces the latter).
     learning_rate : float, default=0.01
         Adam step size of the alternating phase (pretraining uses twice this).
     tol : float, default=1e-4
@@ -227,8 +232,9 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         ELBO per cell of the kept restart (exact over all cells, one fixed draw).
     elbo_history_ : ndarray of shape (`n_iter_`,)
         ELBO per cell at each epoch of the kept restart (one Monte Carlo draw each).
-    pretrain_history_ : ndarray of shape (pretrain_epochs,)
-        Pretraining objective per cell at each epoch of the kept restart.
+    pretrain_history_ : ndarray of shape (n_pretrain_epochs,)
+        Pretraining objective per cell at each epoch of the kept restart (at most
+        ``pretrain_epochs`` epochs: pretraining stops once the positions settle).
     n_iter_ : int
         Epochs of the alternating phase of the kept restart.
     converged_ : bool

@@ -144,7 +144,8 @@ def test_fitted_attributes_are_consistent(fitted, clear_data):
     assert fitted.row_means_.shape == (3, 4) and fitted.row_variances_.shape == (3,)
     assert fitted.block_probabilities_.shape == (3, 3)
     assert np.isfinite(fitted.lower_bound_) and fitted.elbo_history_.shape == (fitted.n_iter_,)
-    assert fitted.pretrain_history_.shape == (30,)
+    # pretraining stops at the end of a window once the positions settle, within its budget
+    assert 20 <= fitted.pretrain_history_.shape[0] <= 30
     # Int n_clusters pairs row cluster k with the column cluster it links to most.
     assert np.all(fitted.block_probabilities_.argmax(1) == np.arange(3))
     # Bicluster helpers behave as for SpectralCoclustering.

@@ -181,3 +181,47 @@ def test_a_fit_does_not_import_torch_dynamo():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
+
+
+def _labels_state(epoch, row_labels, column_labels, n_clusters=3):
+    """An EpochState whose memberships are one-hot of the given labels."""
+    one_hot = [torch.nn.functional.one_hot(torch.as_tensor(labels), n_clusters).float()
+               for labels in (row_labels, column_labels)]
+    return EpochState(epoch=epoch, memberships=tuple(one_hot))
+
+
+def test_labels_settled_stops_when_few_labels_move_over_a_window():
+    from skcocluster._train.stopping import LabelsSettled
+
+    rule = LabelsSettled(share=0.05, window=10)
+    rows, columns = np.arange(60) % 3, np.arange(40) % 3
+    assert not rule.should_stop(_labels_state(9, rows, columns))  # first window: no reference
+    assert not rule.should_stop(_labels_state(15, rows, columns))  # not the end of a window
+    moved = rows.copy()
+    moved[:10] = (moved[:10] + 1) % 3  # 10 of 100 nodes: above 5 %
+    assert not rule.should_stop(_labels_state(19, moved, columns))
+    moved[10:13] = (moved[10:13] + 1) % 3  # 3 of 100 nodes
+    assert rule.should_stop(_labels_state(29, moved, columns))
+
+
+def _positions_state(epoch, rows, columns):
+    zeros = [torch.zeros(len(points)) for points in (rows, columns)]
+    return EpochState(epoch=epoch, posteriors=(torch.as_tensor(rows), zeros[0],
+                                               torch.as_tensor(columns), zeros[1]))
+
+
+def test_positions_settled_stops_when_the_kmeans_partition_stops_moving():
+    from skcocluster._train.stopping import PositionsSettled
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]])
+    truth = np.arange(90) % 3
+    clustered = (centres[truth] + rng.normal(scale=0.3, size=(90, 2))).astype(np.float32)
+    noise = rng.normal(size=(90, 2)).astype(np.float32)
+    rule = PositionsSettled((3, 3), seed=0, min_ari=0.95, window=10)
+    assert not rule.should_stop(_positions_state(9, noise, clustered))
+    # the rows' positions jump to a different arrangement: not settled
+    assert not rule.should_stop(_positions_state(19, clustered, clustered))
+    # the same clusters, slightly moved: settled
+    shifted = clustered + rng.normal(scale=0.05, size=clustered.shape).astype(np.float32)
+    assert rule.should_stop(_positions_state(29, shifted, shifted))

@@ -25,7 +25,7 @@ from .explicit_step import MixtureClustering
 from .facets import facet_callbacks, facet_start_memberships
 from .loop import EpochLog, EpochLoop, EpochState, adam_optimizer
 from .noise_variance import noise_callbacks
-from .stopping import ConvergenceStop
+from .stopping import ConvergenceStop, LabelsSettled, PositionsSettled
 
 # Pretraining pulls the positions only lightly towards N(0, I).
 PRETRAIN_KL_WEIGHT = 1e-4
@@ -104,7 +104,7 @@ def fit_once(data, config, init, seed, device, progress):
     # The partition of the untrained encoders (for the spectral start, k-means on the
     # leading singular directions) is kept as a second start for the block refinement.
     start_resp = kmeans_start(model, data, config, int(seed), memberships)
-    pretrain_history = pretrain(model, data, config, generator, progress)
+    pretrain_history = pretrain(model, data, config, generator, progress, int(seed))
     kmeans_start(model, data, config, int(seed), memberships)
     clustering = (MixtureClustering() if config.clustering_module is None
                   else ModuleClustering(config))
@@ -118,8 +118,11 @@ def fit_once(data, config, init, seed, device, progress):
                      start_row_resp=start_resp[0], start_column_resp=start_resp[1])
 
 
-def pretrain(model, data, config, generator, progress):
-    """Train encoders and decoder as a graph autoencoder, for ``pretrain_epochs`` epochs.
+def pretrain(model, data, config, generator, progress, seed=0):
+    """Train encoders and decoder as a graph autoencoder, until the positions settle.
+
+    At most ``pretrain_epochs`` epochs; it stops earlier once the k-means partition of the
+    positions no longer moves (:class:`~skcocluster._train.stopping.PositionsSettled`).
 
     Parameters
     ----------
@@ -128,6 +131,8 @@ def pretrain(model, data, config, generator, progress):
     config : TrainingConfig
     generator : torch.Generator
     progress : Progress
+    seed : int, default=0
+        Seeds the k-means of the settling rule.
 
     Returns
     -------
@@ -137,8 +142,9 @@ def pretrain(model, data, config, generator, progress):
     terms = [ReconstructionTerm(model, data.cells, config.n_sampled_cells, generator),
              StandardNormalTerm(PRETRAIN_KL_WEIGHT)]
     optimizer = adam_optimizer(model.network_parameters(), config.learning_rate * 2)
-    loop = EpochLoop(model, data, terms, noise_callbacks(model, data.cells), optimizer,
-                     EpochLog(progress, "pretrain"))
+    settled = PositionsSettled((config.n_row_clusters, config.n_column_clusters), seed)
+    loop = EpochLoop(model, data, terms, noise_callbacks(model, data.cells) + [settled],
+                     optimizer, EpochLog(progress, "pretrain"))
     return loop.run(config.pretrain_epochs)[0]
 
 
@@ -179,12 +185,15 @@ def alternating_callbacks(model, data, config, clustering, generator):
     -------
     callbacks : list of Callback
     """
-    callbacks = []
+    # Several facets have their own rule on settled labels (facet_callbacks).
+    callbacks, stops = [], [ConvergenceStop(config.tol)]
     if config.facet_cluster_counts is not None:
         callbacks += facet_callbacks(model, data, config, generator)
+    else:
+        stops.append(LabelsSettled())
     callbacks += clustering.callbacks(model)
     callbacks += noise_callbacks(model, data.cells)
-    return callbacks + [ConvergenceStop(config.tol)]
+    return callbacks + stops
 
 
 def alternate(model, data, config, clustering, generator, progress):

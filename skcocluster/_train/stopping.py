@@ -1,6 +1,9 @@
 """The stopping rule of the training loops (docs/model.rst, "Stopping and restarts")."""
 
 import numpy as np
+import torch
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
 
 from .callbacks import Callback
 
@@ -65,3 +68,111 @@ class ConvergenceStop(Callback):
         if (state.epoch + 1) % self.window != 0:
             return False
         return has_converged(state.log.values()[state.stopping_start:], self.tol, self.window)
+
+
+# Largest share of the rows and columns that may change label over one window of the
+# alternating phase for its partition to count as settled.
+SETTLED_LABEL_SHARE = 0.01
+# Smallest ARI between the k-means partitions of the positions at the ends of two windows
+# of pretraining, on each side, for the positions to count as settled.
+SETTLED_POSITIONS_ARI = 0.95
+
+
+class LabelsSettled(Callback):
+    """Stop once the memberships' labels have settled.
+
+    At the end of each window of epochs, the labels of every row and column are compared
+    with those at the end of the window before; training stops when at most ``share`` of
+    them changed. The objective keeps creeping up long after the partition has stopped
+    moving (the positions tighten around fixed clusters), so its own rule alone lets the
+    alternating phase run epochs that change nothing (docs/model.rst, "Stopping and
+    restarts"). The labels are compared on the device and read back once per window.
+
+    Parameters
+    ----------
+    share : float, default=SETTLED_LABEL_SHARE
+    window : int, default=STOPPING_WINDOW
+    """
+
+    def __init__(self, share=SETTLED_LABEL_SHARE, window=STOPPING_WINDOW):
+        self.share = share
+        self.window = window
+        self.previous = None
+
+    def should_stop(self, state):
+        """Whether the labels moved less than ``share`` over the last window.
+
+        Parameters
+        ----------
+        state : EpochState
+            ``state.memberships`` holds the rows' and the columns' memberships.
+
+        Returns
+        -------
+        stop : bool
+        """
+        if (state.epoch + 1) % self.window != 0 or state.memberships is None:
+            return False
+        labels = torch.cat([resp.argmax(1) for resp in state.memberships])
+        previous, self.previous = self.previous, labels
+        if previous is None:
+            return False
+        return float((labels != previous).float().mean()) <= self.share
+
+
+class PositionsSettled(Callback):
+    """Stop pretraining once the k-means partition of the positions has settled.
+
+    At the end of each window of epochs, k-means clusters each side's posterior means,
+    started from the centres it found at the end of the window before (so that its labels
+    follow the positions rather than the draw); pretraining stops when, on both sides,
+    the partition agrees with the one before by an ARI of at least ``min_ari``. What
+    follows pretraining is a k-means start on those positions: once their k-means
+    partition no longer moves, further epochs do not change where the model starts.
+
+    Parameters
+    ----------
+    n_clusters : tuple of (int, int)
+        Row and column clusters.
+    seed : int
+        Seeds the first k-means++ draw.
+    min_ari : float, default=SETTLED_POSITIONS_ARI
+    window : int, default=STOPPING_WINDOW
+    """
+
+    def __init__(self, n_clusters, seed, min_ari=SETTLED_POSITIONS_ARI,
+                 window=STOPPING_WINDOW):
+        self.n_clusters = n_clusters
+        self.seed = seed
+        self.min_ari = min_ari
+        self.window = window
+        self.previous = None
+
+    def should_stop(self, state):
+        """Whether both sides' k-means partitions agree with the window before.
+
+        Parameters
+        ----------
+        state : EpochState
+            ``state.posteriors`` holds this epoch's posterior means.
+
+        Returns
+        -------
+        stop : bool
+        """
+        if (state.epoch + 1) % self.window != 0:
+            return False
+        means = (state.posteriors[0], state.posteriors[2])
+        fits = [self._kmeans(mean, side) for side, mean in enumerate(means)]
+        previous, self.previous = self.previous, fits
+        if previous is None:
+            return False
+        return all(adjusted_rand_score(old.labels_, new.labels_) >= self.min_ari
+                   for old, new in zip(previous, fits))
+
+    def _kmeans(self, mean, side):
+        """k-means of one side's means, from the previous centres when there are some."""
+        points = mean.detach().cpu().double().numpy()
+        n_clusters = min(self.n_clusters[side], points.shape[0])
+        init = "k-means++" if self.previous is None else self.previous[side].cluster_centers_
+        return KMeans(n_clusters, init=init, n_init=1, random_state=self.seed).fit(points)
