@@ -5,7 +5,8 @@ block matrices of 300 x 200, 1500 x 1000 and 5000 x 3000 and, when ``--data-dir`
 them, on the four document corpora (``X > 0`` and raw counts), with one thread and with
 every core, and reports the quality of each fit (co-clustering ARI on planted data,
 document NMI on the corpora) and, for the two deep estimators, where the time went (start,
-pretraining, alternating phase, refinement and final choice, storing the fitted state)::
+pretraining, alternating phase, refinement and final choice, storing the fitted state for
+new rows and columns)::
 
     python benchmarks/speed.py --data-dir ../shared/data --out benchmarks/results/speed
 
@@ -30,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 PLANTED_SHAPES = ((300, 200), (1500, 1000), (5000, 3000))
 PLANTED_CLUSTERS = 4
 METHODS = ("DLBM", "VC", "SpectralCoclustering", "SpectralBiclustering")
-STAGES = ("start", "pretrain", "train", "refine", "store")
+STAGES = ("prepare", "start", "pretrain", "train", "refine", "store")
 
 
 def planted(n_rows, n_cols):

@@ -24,7 +24,7 @@ from ._likelihoods import resolve_likelihood
 from ._options.facets import check_facet_cluster_counts, cluster_counts
 from ._refine.partition import FittedPartition
 from ._threads import limits_threads
-from ._train.progress import Progress
+from ._train.progress import Progress, StageClock
 
 # Largest reconstruction returned in one piece; beyond it, ask for a subset.
 MAX_RECONSTRUCT_CELLS = 5 * 10 ** 7
@@ -136,20 +136,27 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         self.n_rows_in_ = csr.shape[0]
         device = resolve_device(self.device)
         auxiliary_seed, restart_seeds = self._split_seeds(self._seeds(self.n_init + 1))
-        prepared = self._prepare(csr, (n_row_clusters, n_column_clusters), row_graph, device,
-                                 auxiliary_seed)
-        best = self._best_restart(prepared, restart_seeds)
+        clock = StageClock()
+        with clock.stage("prepare"):
+            prepared = self._prepare(csr, (n_row_clusters, n_column_clusters), row_graph,
+                                     device, auxiliary_seed)
+        best = self._best_restart(prepared, restart_seeds, clock)
         if not best.converged:
             warnings.warn(
                 f"The best of {self.n_init} restart(s) did not converge in max_iter="
                 f"{self.max_iter} epochs; increase max_iter or tol.", ConvergenceWarning,
                 stacklevel=3)  # the user's call, above fit and its thread limit
-        self._store_fit(best, prepared, device)
-        own = self._fitted_memberships(best, prepared)
-        partition = self._refined_partition(csr, best, own, auxiliary_seed)
-        self._store_partition(csr, partition, paired)
-        for name, value in self._facet_attributes().items():
-            setattr(self, name, value)
+        with clock.stage("store"):
+            self._store_fit(best, prepared, device)
+            own = self._fitted_memberships(best, prepared)
+        with clock.stage("refine"):
+            partition = self._refined_partition(csr, best, own, auxiliary_seed)
+        with clock.stage("store"):
+            self._store_partition(csr, partition, paired)
+            for name, value in self._facet_attributes().items():
+                setattr(self, name, value)
+        # Where the time went (benchmarks/speed.py reads it).
+        self._stage_seconds = clock.seconds
         _warn_on_empty_clusters(self.row_labels_, n_row_clusters, "row")
         _warn_on_empty_clusters(self.column_labels_, n_column_clusters, "column")
         return self
@@ -187,7 +194,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         """The ``init`` of each restart."""
         return [self.init] * self.n_init
 
-    def _best_restart(self, prepared, restart_seeds):
+    def _best_restart(self, prepared, restart_seeds, clock):
         """Fit every restart on the prepared data; the fit of highest bound.
 
         Parameters
@@ -195,6 +202,8 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         prepared : object
             What ``_prepare`` returned.
         restart_seeds : ndarray of shape (n_init,)
+        clock : StageClock
+            Gets the stages of every restart.
 
         Returns
         -------
@@ -207,6 +216,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         for restart, (init, seed) in enumerate(zip(self._restart_inits(), restart_seeds)):
             progress.start_restart(restart, init)
             fit = self._fit_restart(prepared, init, seed, progress)
+            clock.add(fit.stage_seconds)
             progress.end_restart(fit)
             if best is None or fit.lower_bound > best.lower_bound:
                 best = fit

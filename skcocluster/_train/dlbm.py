@@ -25,6 +25,7 @@ from .explicit_step import MixtureClustering
 from .facets import facet_callbacks, facet_start_memberships
 from .loop import EpochLog, EpochLoop, EpochState, adam_optimizer
 from .noise_variance import noise_callbacks
+from .progress import StageClock
 from .stopping import ConvergenceStop, LabelsSettled, PositionsSettled
 
 # Pretraining pulls the positions only lightly towards N(0, I).
@@ -79,6 +80,7 @@ class SingleFit:
     seconds: float = 0.0
     start_row_resp: object = None
     start_column_resp: object = None
+    stage_seconds: dict = field(default_factory=dict)
 
 
 def fit_once(data, config, init, seed, device, progress):
@@ -97,25 +99,30 @@ def fit_once(data, config, init, seed, device, progress):
     -------
     fit : SingleFit
     """
-    start = time.perf_counter()
+    start, clock = time.perf_counter(), StageClock()
     generator = torch.Generator(device=device).manual_seed(int(seed))
-    model = build_model(data, config, init, generator, device)
     memberships = None if config.facet_cluster_counts is None else facet_start_memberships
-    # The partition of the untrained encoders (for the spectral start, k-means on the
-    # leading singular directions) is kept as a second start for the block refinement.
-    start_resp = kmeans_start(model, data, config, int(seed), memberships)
-    pretrain_history = pretrain(model, data, config, generator, progress, int(seed))
-    kmeans_start(model, data, config, int(seed), memberships)
-    clustering = (MixtureClustering() if config.clustering_module is None
-                  else ModuleClustering(config))
-    clustering.start(model, data, int(seed))
-    history, converged = alternate(model, data, config, clustering, generator, progress)
-    row_resp, column_resp, lower_bound = final_state(model, data, config, clustering)
+    with clock.stage("start"):
+        model = build_model(data, config, init, generator, device)
+        # The partition of the untrained encoders (for the spectral start, k-means on the
+        # leading singular directions) is kept as a second start for the block refinement.
+        start_resp = kmeans_start(model, data, config, int(seed), memberships)
+    with clock.stage("pretrain"):
+        pretrain_history = pretrain(model, data, config, generator, progress, int(seed))
+    with clock.stage("start"):
+        kmeans_start(model, data, config, int(seed), memberships)
+        clustering = (MixtureClustering() if config.clustering_module is None
+                      else ModuleClustering(config))
+        clustering.start(model, data, int(seed))
+    with clock.stage("train"):
+        history, converged = alternate(model, data, config, clustering, generator, progress)
+        row_resp, column_resp, lower_bound = final_state(model, data, config, clustering)
     return SingleFit(model=model, row_resp=row_resp, column_resp=column_resp,
                      lower_bound=lower_bound, history=history,
                      pretrain_history=pretrain_history, n_iter=len(history),
                      converged=converged, seconds=time.perf_counter() - start,
-                     start_row_resp=start_resp[0], start_column_resp=start_resp[1])
+                     start_row_resp=start_resp[0], start_column_resp=start_resp[1],
+                     stage_seconds=clock.seconds)
 
 
 def pretrain(model, data, config, generator, progress, seed=0):

@@ -1,4 +1,4 @@
-"""Progress reporting controlled by ``verbose`` (0: silent).
+"""Progress reporting controlled by ``verbose`` (0: silent), and the clock of a fit's stages.
 
 ``verbose=0`` prints nothing. ``verbose>=1`` prints one line per restart to stdout and, when
 tqdm is importable (``pip install skcocluster[progress]``), shows a progress bar per training
@@ -8,6 +8,8 @@ prints those lines too, above the bar.
 """
 
 import sys
+import time
+from contextlib import contextmanager
 
 # With verbose >= 2, one line every this many epochs.
 REPORT_EVERY = 50
@@ -101,3 +103,33 @@ class Progress:
             state = "converged" if fit.converged else "not converged"
             self._print(f"  ELBO per cell {fit.lower_bound:.6f} after {fit.n_iter} epochs "
                         f"({state}, {fit.seconds:.1f} s)")
+
+
+class StageClock:
+    """Wall seconds spent in named stages of a fit, summed over their visits.
+
+    What ``benchmarks/speed.py`` reads (the estimators keep it as ``_stage_seconds``) to
+    show where the time of a fit goes.
+    """
+
+    def __init__(self):
+        self.seconds = {}
+
+    @contextmanager
+    def stage(self, name):
+        """Count the time of the ``with`` block towards stage ``name``.
+
+        Parameters
+        ----------
+        name : str
+        """
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+    def add(self, seconds):
+        """Add the stages of another clock's ``seconds`` (a dict) to these."""
+        for name, value in seconds.items():
+            self.seconds[name] = self.seconds.get(name, 0.0) + value

@@ -28,6 +28,7 @@ from .._objective.variational_step import StepContext
 from .._start.mixtures import start_mixtures
 from .._start.variational import build_model, pretrain_cells, pretrain_side
 from .callbacks import Callback, any_should_stop
+from .progress import StageClock
 from .variational_diagnostics import encoder_gradient_draws
 
 __all__ = ["CHUNK", "FINAL_OBJECTIVE_SEED", "STOPPING_WINDOW", "VariationalConfig",
@@ -123,6 +124,7 @@ class VariationalFit:
     n_iter: int
     converged: bool
     seconds: float
+    stage_seconds: dict = field(default_factory=dict)
 
     @property
     def lower_bound(self):
@@ -308,21 +310,26 @@ def fit_once(data, config, seed, device, progress):
     -------
     fit : VariationalFit
     """
-    started = time.perf_counter()
-    model = build_model(data, config, seed, device)
+    started, clock = time.perf_counter(), StageClock()
+    with clock.stage("start"):
+        model = build_model(data, config, seed, device)
     likelihood = make_likelihood(config.likelihood, data.noise_var)
     generator = torch.Generator(device=device).manual_seed(int(seed))
     pretrain_history = []
-    for side, data_side in (("row", data.rows), ("column", data.columns)):
-        pretrain_history.append(pretrain_side(model, side, data_side, config, likelihood,
-                                              generator, device, progress))
-    start_mixtures(model, data, config, int(seed), device)
+    with clock.stage("pretrain"):
+        for side, data_side in (("row", data.rows), ("column", data.columns)):
+            pretrain_history.append(pretrain_side(model, side, data_side, config, likelihood,
+                                                  generator, device, progress))
+    with clock.stage("start"):
+        start_mixtures(model, data, config, int(seed), device)
     state = JointState(model, StepContext(data, config, likelihood, generator, device),
                        progress)
     terms = objective_terms(config)
-    converged = train_jointly(state, terms, joint_callbacks(config))
-    objective, final_terms = final_objective(model, state.ctx, terms)
+    with clock.stage("train"):
+        # the cell model's warm-up (a callback of the joint loop) is counted here
+        converged = train_jointly(state, terms, joint_callbacks(config))
+        objective, final_terms = final_objective(model, state.ctx, terms)
     return VariationalFit(model=model, objective=objective, terms=final_terms,
                           history=state.history, pretrain_history=pretrain_history,
                           n_iter=len(state.history), converged=converged,
-                          seconds=time.perf_counter() - started)
+                          seconds=time.perf_counter() - started, stage_seconds=clock.seconds)
