@@ -56,10 +56,10 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
     pretrain_epochs : int, default=200
         Most epochs of graph-autoencoder pretraining before the k-means start; it stops
         earlier, at the end of a window of 10 epochs, once a k-means partition of the
-        positions agrees with the one of the window before (ARI 0.95 on both sides).
+        positions agrees with the one of the window before (ARI 0.98 on both sides).
     max_iter : int, default=300
         Most epochs (explicit step + Adam step) after pretraining; training stops earlier
-        by ``tol``, or once at most 1% of the rows and columns changed cluster over a
+        by ``tol``, or once at most 0.3% of the rows and columns changed cluster over a
         window of 10 epochs (with ``n_facets > 1``, the facets' own rule on settled
         labels replaces the latter).
     learning_rate : float, default=0.01

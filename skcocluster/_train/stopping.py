@@ -72,10 +72,10 @@ class ConvergenceStop(Callback):
 
 # Largest share of the rows and columns that may change label over one window of the
 # alternating phase for its partition to count as settled.
-SETTLED_LABEL_SHARE = 0.01
+SETTLED_LABEL_SHARE = 0.003
 # Smallest ARI between the k-means partitions of the positions at the ends of two windows
 # of pretraining, on each side, for the positions to count as settled.
-SETTLED_POSITIONS_ARI = 0.95
+SETTLED_POSITIONS_ARI = 0.98
 
 
 class LabelsSettled(Callback):
