@@ -58,14 +58,19 @@ def corpus(data_dir, name, kind):
     return prepare_input(bunch.data, kind), entry["n_classes"], bunch.row_labels, None
 
 
-def make(method, n_clusters):
-    """The estimator of a method with its defaults."""
+def make(method, n_clusters, threads):
+    """The estimator of a method with its defaults (the deep ones given ``n_jobs=threads``:
+    their default, ``n_jobs=None``, computes with one thread whatever torch's setting)."""
     from sklearn.cluster import SpectralBiclustering, SpectralCoclustering
 
     from skcocluster import DeepLatentBlockCoclustering, VariationalCoclustering
 
-    return {"DLBM": DeepLatentBlockCoclustering, "VC": VariationalCoclustering,
-            "SpectralCoclustering": SpectralCoclustering,
+    if method in ("DLBM", "VC"):
+        cls = DeepLatentBlockCoclustering if method == "DLBM" else VariationalCoclustering
+        if "n_jobs" in cls().get_params():
+            return cls(n_clusters, random_state=0, n_jobs=threads)
+        return cls(n_clusters, random_state=0)
+    return {"SpectralCoclustering": SpectralCoclustering,
             "SpectralBiclustering": SpectralBiclustering}[method](n_clusters, random_state=0)
 
 
@@ -92,7 +97,7 @@ def run_one(job):
         X, k, rows, cols = planted(*case[1])
     else:
         X, k, rows, cols = corpus(data_dir, case[1], case[2])
-    model = make(method, k)
+    model = make(method, k, threads)
     record = dict(case=" ".join(str(part) for part in case), method=method, threads=threads)
     with threadpool_limits(threads), warnings.catch_warnings():
         warnings.simplefilter("ignore")
