@@ -113,6 +113,25 @@ def run_one(job):
     return record
 
 
+def time_check_estimator():
+    """Wall and CPU seconds of scikit-learn's ``check_estimator`` on the default estimator.
+
+    ``n_clusters=2``: some checks fit matrices of two columns, where the default of three
+    column clusters is refused (too many clusters for the matrix).
+    """
+    from sklearn.utils.estimator_checks import check_estimator
+
+    from skcocluster import DeepLatentBlockCoclustering
+    from skcocluster._base import EXPECTED_FAILED_CHECKS
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wall, cpu = time.perf_counter(), time.process_time()
+        check_estimator(DeepLatentBlockCoclustering(2),
+                        expected_failed_checks=EXPECTED_FAILED_CHECKS)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
 def cases(data_dir, only=None):
     """Every case: the planted shapes, then the corpora found in ``data_dir``."""
     out = [("planted", shape) for shape in PLANTED_SHAPES]
@@ -151,7 +170,15 @@ def main():
     parser.add_argument("--threads", default=f"1,{os.cpu_count()}",
                         help="comma-separated thread counts (default: 1 and every core)")
     parser.add_argument("--only", default=None, help="only cases whose name contains this")
+    parser.add_argument("--check-estimator", action="store_true",
+                        help="time scikit-learn's check_estimator on the default estimator")
     args = parser.parse_args()
+    if args.check_estimator:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            wall, cpu = pool.submit(time_check_estimator).result()
+        print(f"check_estimator(DeepLatentBlockCoclustering(2)): {wall:.1f} s wall, "
+              f"{cpu:.1f} s CPU")
+        return
     methods = args.methods.split(",")
     threads = sorted({int(t) for t in args.threads.split(",")})
     context = multiprocessing.get_context("spawn")
