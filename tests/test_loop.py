@@ -225,3 +225,16 @@ def test_positions_settled_stops_when_the_kmeans_partition_stops_moving():
     # the same clusters, slightly moved: settled
     shifted = clustered + rng.normal(scale=0.05, size=clustered.shape).astype(np.float32)
     assert rule.should_stop(_positions_state(29, shifted, shifted))
+
+
+def test_adam_falls_back_to_the_per_tensor_update_without_a_fused_kernel(monkeypatch):
+    from skcocluster._nn.optimizer import Adam
+
+    def no_kernel(*args, **kwargs):
+        raise NotImplementedError("no fused Adam on this device")
+
+    monkeypatch.setattr(torch, "_fused_adam_", no_kernel)
+    ours = _adam_trajectory(lambda p: Adam(p, 0.01, fused=True))
+    theirs = _adam_trajectory(lambda p: torch.optim.Adam(p, lr=0.01))
+    for mine, reference in zip(ours, theirs):
+        assert torch.equal(mine, reference)

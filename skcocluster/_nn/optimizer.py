@@ -74,7 +74,7 @@ class Adam:
             try:
                 self._fused_step(parameters, moments)
                 return
-            except (NotImplementedError, RuntimeError):
+            except (AttributeError, NotImplementedError, RuntimeError):
                 self._fall_back(parameters, moments)
                 moments = [self.state[p] for p in parameters]
         for parameter, (exp_avg, exp_avg_sq, step) in zip(parameters, moments):
@@ -89,7 +89,7 @@ class Adam:
                                exp_avg_sqs, [], steps, amsgrad=False, lr=self.lr,
                                beta1=BETA1, beta2=BETA2, weight_decay=self.weight_decay,
                                eps=EPS, maximize=False, grad_scale=None, found_inf=None)
-        except (NotImplementedError, RuntimeError):
+        except (AttributeError, NotImplementedError, RuntimeError):
             torch._foreach_sub_(steps, 1)
             raise
 
