@@ -9,6 +9,7 @@ otherwise), -1 every core. BLAS and OpenMP (scipy's SVD, k-means) follow the sam
 """
 
 import functools
+import numbers
 
 import torch
 from joblib import effective_n_jobs
@@ -16,7 +17,17 @@ from threadpoolctl import threadpool_limits
 
 
 def n_threads(n_jobs):
-    """The number of threads for an ``n_jobs`` value (None: 1; -1: every core)."""
+    """The number of threads for an ``n_jobs`` value (None: 1; -1: every core).
+
+    A value that is not an int is left to the estimator's parameter validation (which
+    ``fit`` runs inside the thread limit): one thread until it refuses it.
+    """
+    if n_jobs is not None and (isinstance(n_jobs, bool)
+                               or not isinstance(n_jobs, numbers.Integral)):
+        return 1
+    if n_jobs == 0:
+        raise ValueError("n_jobs=0 asks for no thread; use None (one thread), a positive "
+                         "number of threads or -1 (every core).")
     return max(1, int(effective_n_jobs(n_jobs)))
 
 

@@ -73,3 +73,11 @@ def test_a_fit_leaves_the_callers_thread_count_and_matches_one_thread(estimator)
         torch.set_num_threads(1)
         estimator.set_params(n_jobs=None)
     np.testing.assert_array_equal(default, one)
+
+
+def test_a_bad_n_jobs_gets_a_clear_error():
+    X, _, _ = make_lbm(30, 20, 2, random_state=0)
+    with pytest.raises(ValueError, match="n_jobs"):
+        DeepLatentBlockCoclustering(2, n_jobs="four").fit(X)
+    with pytest.raises(ValueError, match="n_jobs=0"):
+        DeepLatentBlockCoclustering(2, n_jobs=0).fit(X)
