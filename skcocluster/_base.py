@@ -23,6 +23,7 @@ from ._data.validation import as_csr, check_values_for_likelihood
 from ._likelihoods import resolve_likelihood
 from ._options.facets import check_facet_cluster_counts, cluster_counts
 from ._refine.partition import FittedPartition
+from ._refine.signal import finds_nothing
 from ._threads import limits_threads
 from ._train.progress import Progress, StageClock
 
@@ -155,6 +156,8 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
             self._store_partition(csr, partition, paired)
             for name, value in self._facet_attributes().items():
                 setattr(self, name, value)
+        with clock.stage("refine"):
+            _warn_if_no_signal(csr, self.likelihood_, self.row_labels_, self.column_labels_)
         # Where the time went (benchmarks/speed.py reads it).
         self._stage_seconds = clock.seconds
         _warn_on_empty_clusters(self.row_labels_, n_row_clusters, "row")
@@ -548,6 +551,19 @@ def _warn_on_empty_clusters(labels, n_clusters, side):
             f"Number of distinct {side} clusters ({n_found}) found smaller than asked for "
             f"({n_clusters}): the data may not support that many, or the signal is too weak.",
             ConvergenceWarning, stacklevel=4)
+
+
+def _warn_if_no_signal(csr, likelihood, row_labels, column_labels):
+    """ConvergenceWarning (at the user's call to ``fit``) when the reported partition shows
+    no structure (``_refine/signal.py``)."""
+    if max(row_labels.max(), column_labels.max()) == 0:
+        return
+    reason = finds_nothing(csr, likelihood, row_labels, column_labels)
+    if reason is not None:
+        warnings.warn(
+            f"The partition found may carry no structure: {reason}. Try the values as they "
+            "are rather than X > 0, fewer clusters, or n_init > 1 (user guide, \"When a fit "
+            "finds nothing\").", ConvergenceWarning, stacklevel=4)
 
 
 def _selection(index, size, name):
