@@ -5,7 +5,7 @@ saving them again after, and comparing: every case lists whether its row and col
 are identical (up to a renaming of the clusters) and, where they differ, the co-clustering
 ARI between the two and the quality of each against the truth.
 
-The cases are the planted matrices of ``planted_sweep.py`` at seed 0 and, when
+The cases are the planted matrices of ``planted_cases.py`` at seed 0 and, when
 ``--data-dir`` holds them, the four corpora on ``X > 0`` and on their raw counts, each fitted
 with the defaults of both estimators (``random_state=0``, one torch thread per process so
 that a partition does not depend on the machine's core count)::
@@ -27,7 +27,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from planted_sweep import cases as planted_cases  # noqa: E402
+from planted_cases import cases as planted_cases  # noqa: E402
 from run_benchmarks import CORPORA, prepare_input  # noqa: E402
 
 ESTIMATORS = ("DeepLatentBlockCoclustering", "VariationalCoclustering")

@@ -13,8 +13,10 @@ Two parts (``--part real|simulated|all``):
   downloads it once into the scikit-learn data home;
 * simulated: matrices drawn from ``skcocluster.datasets.make_lbm``: difficulty sweeps (diagonal
   blocks with a shrinking lift, growing degree heterogeneity), a 5 x 3 checkerboard, imbalanced
-  proportions, and a size sweep from 1k to 20k rows (sparse matrices for the large ones), scored
-  on the rows and with the co-clustering ARI (CARI).
+  proportions, a size sweep from 1k to 20k rows (sparse matrices for the large ones), and the
+  headline cases of the user guide (``planted_cases.py``, 1500 x 1000, with the block model's
+  ceiling: its EM started at the true partition), scored on the rows and with the
+  co-clustering ARI (CARI).
 
 Every fit runs in a fresh child process (``multiprocessing`` 'spawn' context), which builds its
 own data, times ``fit`` alone with ``time.perf_counter`` and reports its peak resident set size
@@ -48,7 +50,11 @@ from sklearn.cluster import KMeans, SpectralBiclustering, SpectralCoclustering
 from sklearn.feature_extraction.text import TfidfTransformer
 
 from skcocluster import DeepLatentBlockCoclustering
+from skcocluster._refine.block_em import refine_block_model
 from skcocluster.datasets import fetch_corpus, load_matlab, make_lbm
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import planted_cases  # noqa: E402  (the headline cases, beside this script)
 from skcocluster.metrics import clustering_scores, coclustering_scores
 
 # --------------------------------------------------------------------------------------------
@@ -66,9 +72,10 @@ CORPORA = {
 }
 
 # Method key -> (column title, input the method is fitted on). Inputs are built from the
-# matrix as stored by ``prepare_input``. The DLBM's default input is binary (a Bernoulli
-# model); "scaled" keeps the weights within [0, 1]; "raw" leaves the choice of likelihood to
-# the estimator (e.g. --dlbm-params '{"likelihood": "poisson"}' on counts).
+# matrix as stored by ``prepare_input``. The DLBM's default input on the corpora is the
+# matrix as stored ("raw"), what a user passes: the estimator's likelihood='auto' then picks
+# Poisson for counts; "binary" is X > 0 (a Bernoulli model); "scaled" keeps the weights
+# within [0, 1]. The ceiling is the block model's EM started at the true partition.
 METHODS = {
     "dlbm": ("DLBM", "binary"),
     "dlbm-scaled": ("DLBM (scaled)", "scaled"),
@@ -78,8 +85,11 @@ METHODS = {
     "sb": ("SpectralBiclustering", "raw"),
     "kmeans-tfidf": ("KMeans (tf-idf)", "tfidf"),
     "sparsebm": ("sparsebm LBM", "binary"),
+    "ceiling": ("block-model EM from the truth (ceiling)", "raw"),
 }
 PEER_KEYS = ["sc", "sc-tfidf", "sb", "kmeans-tfidf", "sparsebm"]
+# Methods that need the true partition of both sides: planted data only.
+TRUTH_KEYS = ("ceiling",)
 DLBM_KEYS = ("dlbm", "dlbm-scaled", "dlbm-raw")
 DLBM_KEY_OF_INPUT = {"binary": "dlbm", "scaled": "dlbm-scaled", "raw": "dlbm-raw"}
 
@@ -212,6 +222,12 @@ def simulated_datasets(shape=DEFAULT_SHAPE, sizes=DEFAULT_SIZES):
         f"imbalanced 4x4 +0.1 ({tag})", shape, 4,
         block_params=_diagonal(4, DIAGONAL_BACKGROUND, 0.1),
         row_proportions=[0.5, 0.25, 0.15, 0.1], column_proportions=[0.4, 0.3, 0.2, 0.1]))
+    headline_rows, headline_cols = planted_cases.HEADLINE_SHAPE if tuple(shape) == (
+        DEFAULT_SHAPE) else shape
+    for name, (n_clusters, _, _) in planted_cases.CASES.items():
+        specs.append(dict(part="simulated", name=f"headline {name}", kind="headline",
+                          case=name, n_rows=headline_rows, n_cols=headline_cols,
+                          n_clusters=n_clusters, sweep=None, x=None))
     outside, inside = SIZE_SWEEP_DEGREES
     for n_rows, n_cols in sizes:
         blocks = _diagonal(4, outside / n_cols, (inside - outside) / n_cols)
@@ -229,6 +245,8 @@ def load_dataset(spec, seed):
         bunch = load_matlab(spec["path"], matrix_key=spec["matrix_key"],
                             row_labels_key=spec["labels_key"])
         return bunch.data, bunch.row_labels, None
+    if spec["kind"] == "headline":
+        return planted_cases.generate(spec["case"], spec["n_rows"], spec["n_cols"], seed)
     n_clusters = spec["n_clusters"]
     n_clusters = n_clusters if np.isscalar(n_clusters) else tuple(n_clusters)
     return make_lbm(spec["n_rows"], spec["n_cols"], n_clusters, random_state=seed,
@@ -288,6 +306,23 @@ def _sparsebm_lbm(n_rows, n_cols, seed):
     np.random.seed(seed)
     return LBM(n_row_clusters=n_rows, n_column_clusters=n_cols, verbosity=0, use_gpu=False,
                **SPARSEBM_BUDGET)
+
+
+class BlockModelCeiling:
+    """The block model's own EM (Bernoulli LBM) started at the true partition: what the
+    block model reaches when started right, the ceiling of the planted tables."""
+
+    def __init__(self, n_clusters, row_true, column_true):
+        self.n_clusters = n_clusters
+        self.row_true, self.column_true = row_true, column_true
+
+    def fit(self, X):
+        n_rows, n_cols = cluster_pair(self.n_clusters)
+        rows, columns, _ = refine_block_model(
+            sp.csr_matrix(X), np.eye(n_rows)[self.row_true],
+            np.eye(n_cols)[self.column_true])
+        self.row_labels_, self.column_labels_ = rows.argmax(1), columns.argmax(1)
+        return self
 
 
 def make_estimator(method, n_clusters, seed, dlbm_params):
@@ -415,10 +450,13 @@ def run_job(job):
         record.update(n_rows=X.shape[0], n_cols=X.shape[1],
                       nnz=int(X.nnz if sp.issparse(X) else np.count_nonzero(X)))
         X = prepare_input(X, record["input"])
-        if job.get("warmup", True):
-            warm_up(job, sp.issparse(X))
-        model = make_estimator(job["method"], spec["n_clusters"], job["seed"],
-                               job["dlbm_params"])
+        if job["method"] in TRUTH_KEYS:
+            model = BlockModelCeiling(spec["n_clusters"], row_true, column_true)
+        else:
+            if job.get("warmup", True):
+                warm_up(job, sp.issparse(X))
+            model = make_estimator(job["method"], spec["n_clusters"], job["seed"],
+                                   job["dlbm_params"])
         # High-water mark with the data built: subtracted from the peak, it approximates
         # what the fit itself added (a lower bound if building the data peaked higher).
         record["baseline_rss_mb"] = max_rss_mb()
@@ -588,7 +626,7 @@ def run_simulated(sizes=None, shape=None, seeds=1, methods=None, cases=None, dlb
     sizes = DEFAULT_SIZES if sizes is None else [tuple(size) for size in sizes]
     shape = tuple(shape) if shape is not None else (sizes[0] if sizes else DEFAULT_SHAPE)
     specs = filter_cases(simulated_datasets(shape, sizes), cases)
-    keys = resolve_methods(methods or ["dlbm"] + PEER_KEYS)
+    keys = resolve_methods(methods or ["dlbm"] + PEER_KEYS + list(TRUTH_KEYS))
     if "dlbm" in keys:
         # On 0/1 data every DLBM input is X itself: the other variants would repeat the fit.
         keys = [key for key in keys if key not in DLBM_KEYS[1:]]
@@ -824,7 +862,7 @@ def parse_args(argv=None):
     parser.add_argument("--out", default="benchmarks/results", help="output folder")
     parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 5)")
     parser.add_argument("--part", choices=("real", "simulated", "all"), default="all")
-    parser.add_argument("--methods", nargs="+", default=["dlbm"] + PEER_KEYS,
+    parser.add_argument("--methods", nargs="+", default=["dlbm"] + PEER_KEYS + list(TRUTH_KEYS),
                         help=f"method keys or titles (default all): {', '.join(METHODS)}; "
                              "'dlbm' means one DLBM per --input")
     parser.add_argument("--corpora", nargs="+", default=None,
@@ -833,8 +871,8 @@ def parse_args(argv=None):
                         help="planted cases whose name contains one of these (e.g. diagonal "
                              "size checkerboard imbalanced degree)")
     parser.add_argument("--input", nargs="+", choices=tuple(DLBM_KEY_OF_INPUT),
-                        default=["binary"], help="DLBM input(s) on real data: X > 0 "
-                                                 "(default), X / X.max(), X as stored")
+                        default=["raw"], help="DLBM input(s) on real data: X > 0, "
+                                              "X / X.max(), X as stored (default)")
     parser.add_argument("--dlbm-params", type=_dlbm_params, default={},
                         help="JSON object of extra DeepLatentBlockCoclustering parameters")
     parser.add_argument("--shape", type=_shape, default=None,
@@ -899,7 +937,8 @@ def main(argv=None):
                    warmup=not args.no_warmup, jobs=args.jobs)
     if args.part in ("real", "all"):
         specs = real_datasets(args.data_dir, args.corpora, fetch=True)
-        keys = resolve_methods(args.methods, args.input)
+        keys = [key for key in resolve_methods(args.methods, args.input)
+                if key not in TRUTH_KEYS]
         log(f"real corpora: {len(specs)} x {len(keys)} methods x {args.seeds} seeds")
         records += run_jobs(specs, keys, args.seeds, **options)
     if args.part in ("simulated", "all"):

@@ -125,7 +125,7 @@ def summary(records):
 
 def cases(data_dir):
     """Planted cases of the sweep, then the corpora (``X > 0`` and raw)."""
-    from planted_sweep import cases as planted_cases
+    from planted_cases import cases as planted_cases
     from run_benchmarks import CORPORA, prepare_input
 
     from skcocluster.datasets import load_matlab
