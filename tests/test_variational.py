@@ -18,7 +18,8 @@ from sklearn.preprocessing import FunctionTransformer
 
 from skcocluster import VariationalCoclustering
 from skcocluster._data.validation import as_csr
-from skcocluster._nn.vae import importance_weighted_bound, mutual_information
+from skcocluster._nn.vae import (diagonal_normal_log_densities, diagonal_normal_log_density,
+                                 importance_weighted_bound, mutual_information)
 from skcocluster._likelihoods import make_likelihood
 from skcocluster._train.progress import Progress
 from skcocluster._data.variational import CHUNK, chunk_ids, draw_cells, gather, prepare_data
@@ -328,6 +329,29 @@ def test_learnt_mixtures_are_clustering_heads():
         head.reorder(np.array([2, 0, 1]))
         torch.testing.assert_close(head.memberships(z).detach(), before[:, [2, 0, 1]])
         assert head.memberships(z).shape == (6, n_clusters)
+
+
+@pytest.mark.parametrize("scale, log_var_range", [(1.0, (-3.0, 1.0)), (10.0, (-10.0, 6.0))])
+def test_mixture_densities_as_matrix_products_match_the_broadcast_form(scale, log_var_range):
+    # Up to narrow components far from the origin (log-variance at its lower clamp),
+    # where the expanded square cancels most.
+    generator = torch.Generator().manual_seed(0)
+    z = (torch.randn(3, 50, 4, generator=generator) * scale).requires_grad_(True)
+    means = (torch.randn(40, 4, generator=generator) * scale).requires_grad_(True)
+    log_vars = torch.empty(40, 4).uniform_(*log_var_range, generator=generator)
+    log_vars.requires_grad_(True)
+    fast = diagonal_normal_log_densities(z, means, log_vars)
+    exact = diagonal_normal_log_density(z.double().unsqueeze(-2), means.double(),
+                                        log_vars.double())
+    assert fast.shape == (3, 50, 40) and fast.dtype == torch.float32
+    torch.testing.assert_close(fast.double(), exact, rtol=1e-6, atol=1e-5)
+    broadcast = diagonal_normal_log_density(z.unsqueeze(-2), means, log_vars)
+    weights = torch.randn(fast.shape, generator=generator)
+    fast_gradients, broadcast_gradients = (
+        torch.autograd.grad((value * weights).sum(), (z, means, log_vars))
+        for value in (fast, broadcast))
+    for mine, theirs in zip(fast_gradients, broadcast_gradients):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-3)
 
 
 def test_stopping_compares_the_last_window_with_the_one_before():
