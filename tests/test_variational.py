@@ -31,6 +31,7 @@ from skcocluster._objective.variational_step import StepContext, StepState
 from skcocluster._start.variational import build_model, pretrain_cells, pretrain_side
 from skcocluster._train.variational import (STOPPING_WINDOW, CellWarmUp, has_converged,
                                             joint_callbacks)
+from skcocluster._train.stopping import LabelsSettled
 from skcocluster._train.variational_diagnostics import encoder_gradient_draws
 from skcocluster.datasets import make_lbm
 from skcocluster.metrics import coclustering_adjusted_rand_score as cari
@@ -367,12 +368,26 @@ def test_stopping_compares_the_last_window_with_the_one_before():
 
 
 def test_the_cell_warm_up_is_a_callback_of_the_cell_terms():
-    for params, expected in (({}, [CellWarmUp]),
-                             ({"cell_weight": 0.0}, [CellWarmUp]),
-                             ({"cell_weight": 0.0, "cell_contrast_weight": 0.0}, [])):
+    for params, expected in (({}, [CellWarmUp, LabelsSettled]),
+                             ({"cell_weight": 0.0}, [CellWarmUp, LabelsSettled]),
+                             ({"cell_weight": 0.0, "cell_contrast_weight": 0.0},
+                              [LabelsSettled])):
         estimator = VariationalCoclustering(3, **{**FAST, **params})
         estimator.likelihood_ = "bernoulli"
         assert [type(c) for c in joint_callbacks(estimator._config(3, 3))] == expected
+    # Several facets: the labels of facet 1 alone do not stop the phase.
+    config = estimator._config(3, 3)
+    config.facet_counts = [(3, 3), (2, 2)]
+    assert [type(c) for c in joint_callbacks(config)] == []
+
+
+def test_joint_phase_stops_once_the_labels_have_settled(clear_data):
+    # tol=0: only the settled labels can stop the phase before max_iter.
+    params = {**FAST, "max_iter": 60, "tol": 0.0}
+    model = fit_quietly(VariationalCoclustering(3, **params), clear_data[0])
+    assert model.converged_
+    assert model.n_iter_ < 60 and model.n_iter_ % STOPPING_WINDOW == 0
+    assert cari(clear_data[1], clear_data[2], model.row_labels_, model.column_labels_) > 0.95
 
 
 def test_chunks_cover_every_vector_once():
