@@ -95,7 +95,8 @@ class VariationalCoclustering(BaseCoclustering):
         of warm-up of the per-cell model alone, the side latents held fixed. Every
         decoder starts at the data's marginals (the link of each item's mean).
     max_iter : int, default=100
-        Maximum number of epochs of joint training.
+        Maximum number of epochs of joint training: a ceiling, since joint training also
+        stops once at most 0.3% of the labels moved over 5 epochs (one facet only).
     learning_rate : float, default=0.003
         Adam step size (pretraining and joint training).
     weight_decay : float, default=1e-6

@@ -18,7 +18,8 @@ from sklearn.preprocessing import FunctionTransformer
 
 from skcocluster import VariationalCoclustering
 from skcocluster._data.validation import as_csr
-from skcocluster._nn.vae import importance_weighted_bound, mutual_information
+from skcocluster._nn.vae import (diagonal_normal_log_densities, diagonal_normal_log_density,
+                                 importance_weighted_bound, mutual_information)
 from skcocluster._likelihoods import make_likelihood
 from skcocluster._train.progress import Progress
 from skcocluster._data.variational import CHUNK, chunk_ids, draw_cells, gather, prepare_data
@@ -30,6 +31,7 @@ from skcocluster._objective.variational_step import StepContext, StepState
 from skcocluster._start.variational import build_model, pretrain_cells, pretrain_side
 from skcocluster._train.variational import (STOPPING_WINDOW, CellWarmUp, has_converged,
                                             joint_callbacks)
+from skcocluster._train.stopping import LabelsSettled
 from skcocluster._train.variational_diagnostics import encoder_gradient_draws
 from skcocluster.datasets import make_lbm
 from skcocluster.metrics import coclustering_adjusted_rand_score as cari
@@ -330,6 +332,29 @@ def test_learnt_mixtures_are_clustering_heads():
         assert head.memberships(z).shape == (6, n_clusters)
 
 
+@pytest.mark.parametrize("scale, log_var_range", [(1.0, (-3.0, 1.0)), (10.0, (-10.0, 6.0))])
+def test_mixture_densities_as_matrix_products_match_the_broadcast_form(scale, log_var_range):
+    # Up to narrow components far from the origin (log-variance at its lower clamp),
+    # where the expanded square cancels most.
+    generator = torch.Generator().manual_seed(0)
+    z = (torch.randn(3, 50, 4, generator=generator) * scale).requires_grad_(True)
+    means = (torch.randn(40, 4, generator=generator) * scale).requires_grad_(True)
+    log_vars = torch.empty(40, 4).uniform_(*log_var_range, generator=generator)
+    log_vars.requires_grad_(True)
+    fast = diagonal_normal_log_densities(z, means, log_vars)
+    exact = diagonal_normal_log_density(z.double().unsqueeze(-2), means.double(),
+                                        log_vars.double())
+    assert fast.shape == (3, 50, 40) and fast.dtype == torch.float32
+    torch.testing.assert_close(fast.double(), exact, rtol=1e-6, atol=1e-5)
+    broadcast = diagonal_normal_log_density(z.unsqueeze(-2), means, log_vars)
+    weights = torch.randn(fast.shape, generator=generator)
+    fast_gradients, broadcast_gradients = (
+        torch.autograd.grad((value * weights).sum(), (z, means, log_vars))
+        for value in (fast, broadcast))
+    for mine, theirs in zip(fast_gradients, broadcast_gradients):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-3)
+
+
 def test_stopping_compares_the_last_window_with_the_one_before():
     flat = [-1.0] * (2 * STOPPING_WINDOW)
     assert has_converged(flat, 1e-4)
@@ -343,12 +368,26 @@ def test_stopping_compares_the_last_window_with_the_one_before():
 
 
 def test_the_cell_warm_up_is_a_callback_of_the_cell_terms():
-    for params, expected in (({}, [CellWarmUp]),
-                             ({"cell_weight": 0.0}, [CellWarmUp]),
-                             ({"cell_weight": 0.0, "cell_contrast_weight": 0.0}, [])):
+    for params, expected in (({}, [CellWarmUp, LabelsSettled]),
+                             ({"cell_weight": 0.0}, [CellWarmUp, LabelsSettled]),
+                             ({"cell_weight": 0.0, "cell_contrast_weight": 0.0},
+                              [LabelsSettled])):
         estimator = VariationalCoclustering(3, **{**FAST, **params})
         estimator.likelihood_ = "bernoulli"
         assert [type(c) for c in joint_callbacks(estimator._config(3, 3))] == expected
+    # Several facets: the labels of facet 1 alone do not stop the phase.
+    config = estimator._config(3, 3)
+    config.facet_counts = [(3, 3), (2, 2)]
+    assert [type(c) for c in joint_callbacks(config)] == []
+
+
+def test_joint_phase_stops_once_the_labels_have_settled(clear_data):
+    # tol=0: only the settled labels can stop the phase before max_iter.
+    params = {**FAST, "max_iter": 60, "tol": 0.0}
+    model = fit_quietly(VariationalCoclustering(3, **params), clear_data[0])
+    assert model.converged_
+    assert model.n_iter_ < 60 and model.n_iter_ % STOPPING_WINDOW == 0
+    assert cari(clear_data[1], clear_data[2], model.row_labels_, model.column_labels_) > 0.95
 
 
 def test_chunks_cover_every_vector_once():

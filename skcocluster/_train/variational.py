@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from .._data.variational import (CHUNK, epoch_batches, gather, normalised_inputs,
-                                 prepare_data, side_data, spectral_directions)
+                                 prepare_data, side_data, side_memberships,
+                                 spectral_directions)
 from .._likelihoods import make_likelihood
 from .._nn.optimizer import Adam
 from .._nn.vae import VariationalCoclusteringModule
@@ -29,6 +30,7 @@ from .._start.mixtures import start_mixtures
 from .._start.variational import build_model, pretrain_cells, pretrain_side
 from .callbacks import Callback, any_should_stop
 from .progress import StageClock
+from .stopping import LabelsSettled
 from .variational_diagnostics import encoder_gradient_draws
 
 __all__ = ["CHUNK", "FINAL_OBJECTIVE_SEED", "STOPPING_WINDOW", "VariationalConfig",
@@ -151,6 +153,18 @@ class JointState:
     progress: object
     history: list = field(default_factory=list)
 
+    @property
+    def epoch(self):
+        """The current epoch (``ctx.epoch``)."""
+        return self.ctx.epoch
+
+    @property
+    def memberships(self):
+        """The rows' and the columns' memberships now (an encoder pass over each side)."""
+        data = self.ctx.data
+        return tuple(side_memberships(self.model, side, data_side, self.ctx.device)[1]
+                     for side, data_side in (("row", data.rows), ("column", data.columns)))
+
 
 class CellWarmUp(Callback):
     """Before the joint epochs, train the per-cell model alone (``pretrain_cells``)."""
@@ -171,9 +185,14 @@ def joint_callbacks(config):
     -------
     callbacks : list of Callback
     """
+    callbacks = []
     if config.cell_weight > 0 or config.cell_contrast_weight > 0:
-        return [CellWarmUp()]
-    return []
+        callbacks.append(CellWarmUp())
+    if config.facet_counts is None:
+        # Labels that stay put over a window end the phase; further epochs only tighten
+        # the latents around the same partition (docs/model.rst, "Stopping and restarts").
+        callbacks.append(LabelsSettled(window=STOPPING_WINDOW))
+    return callbacks
 
 
 def objective_pass(model, ctx, terms, optimizer=None):
