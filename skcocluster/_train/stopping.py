@@ -113,11 +113,15 @@ class LabelsSettled(Callback):
         """
         if (state.epoch + 1) % self.window != 0 or state.memberships is None:
             return False
-        labels = torch.cat([resp.argmax(1) for resp in state.memberships])
+        labels = [resp.argmax(1) for resp in state.memberships]
         previous, self.previous = self.previous, labels
         if previous is None:
             return False
-        return float((labels != previous).float().mean()) <= self.share
+        # summed over the processes that share a side's nodes (the identity in one process)
+        changed = sum(reducer.sum((new != old).float().sum())
+                      for reducer, new, old in zip(state.reducers, labels, previous))
+        n_nodes = sum(reducer.count(new.shape[0]) for reducer, new in zip(state.reducers, labels))
+        return float(changed / n_nodes) <= self.share
 
 
 class PositionsSettled(Callback):
@@ -162,7 +166,8 @@ class PositionsSettled(Callback):
         """
         if (state.epoch + 1) % self.window != 0:
             return False
-        means = (state.posteriors[0], state.posteriors[2])
+        means = (state.reducers[0].gather(state.posteriors[0]),
+                 state.reducers[1].gather(state.posteriors[2]))
         fits = [self._kmeans(mean, side) for side, mean in enumerate(means)]
         previous, self.previous = self.previous, fits
         if previous is None:
