@@ -226,7 +226,8 @@ class ProcessGroupReducer(Reducer):
         return _AllReduceSum.apply(tensor, self.group)
 
     def sum_array(self, array):
-        tensor = torch.as_tensor(np.asarray(array, dtype=np.float64)).to(_collective_device())
+        # a copy: the all-reduce is in place, the caller's array stays its own part
+        tensor = torch.tensor(np.asarray(array, dtype=np.float64), device=_collective_device())
         dist.all_reduce(tensor, group=self.group)
         return tensor.cpu().numpy()
 
@@ -272,7 +273,7 @@ class ProcessGroupReducer(Reducer):
         dist.broadcast(tensor.data, 0, group=self.group)
 
     def broadcast(self, array):
-        tensor = torch.as_tensor(np.ascontiguousarray(array)).to(_collective_device())
+        tensor = torch.tensor(np.ascontiguousarray(array), device=_collective_device())
         dist.broadcast(tensor, 0, group=self.group)
         return tensor.cpu().numpy()
 
