@@ -296,14 +296,17 @@ def _run(args):
     fit = fit_distributed(csr, n_clusters, device=args.device,
                           random_state=args.random_state, **params)
     row_labels = gather_row_labels(fit)
-    record = [time.perf_counter() - started, fit.seconds, _peak_rss_mb(), csr.shape[0], csr.nnz]
+    peak_gpu_mb = (torch.cuda.max_memory_allocated() / 2 ** 20
+                   if torch.cuda.is_available() and args.device.startswith("cuda") else 0.0)
+    record = [time.perf_counter() - started, fit.seconds, _peak_rss_mb(), peak_gpu_mb,
+              csr.shape[0], csr.nnz]
     records = ProcessGroupReducer().gather(
         torch.tensor([record], dtype=torch.float64, device=_label_device()))
     if dist.get_rank() == 0:
         np.savez(args.output, row_labels=row_labels, column_labels=fit.column_labels,
                  lower_bound=fit.lower_bound, n_iter=fit.n_iter, converged=fit.converged)
         if args.stats:
-            names = ("seconds", "fit_seconds", "peak_rss_mb", "rows", "nnz")
+            names = ("seconds", "fit_seconds", "peak_rss_mb", "peak_gpu_mb", "rows", "nnz")
             with open(args.stats, "w") as handle:
                 json.dump([dict(zip(names, row)) for row in records.cpu().tolist()], handle)
 
