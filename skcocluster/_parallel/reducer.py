@@ -171,6 +171,22 @@ class Reducer:
         """
         return array
 
+    def agree(self, flag):
+        """The first process's ``flag``, on every process (here: ``flag``).
+
+        A decision computed on every process from the same gathered data (a k-means)
+        could still differ in the last bits between machines; this makes it one.
+
+        Parameters
+        ----------
+        flag : bool
+
+        Returns
+        -------
+        flag : bool
+        """
+        return flag
+
     def broadcast_(self, tensor):
         """Overwrite ``tensor`` with the first process's (here: leave it).
 
@@ -268,6 +284,9 @@ class ProcessGroupReducer(Reducer):
         stacked = torch.stack(parts)  # (world, K, 1 + D)
         winner = stacked[:, :, 0].argmax(0)
         return stacked[winner, torch.arange(stacked.shape[1], device=stacked.device), 1:]
+
+    def agree(self, flag):
+        return bool(self.broadcast(np.array([int(bool(flag))], dtype=np.int64))[0])
 
     def broadcast_(self, tensor):
         dist.broadcast(tensor.data, 0, group=self.group)

@@ -172,8 +172,9 @@ class PositionsSettled(Callback):
         previous, self.previous = self.previous, fits
         if previous is None:
             return False
-        return all(adjusted_rand_score(old.labels_, new.labels_) >= self.min_ari
-                   for old, new in zip(previous, fits))
+        return state.reducers[0].agree(all(
+            adjusted_rand_score(old.labels_, new.labels_) >= self.min_ari
+            for old, new in zip(previous, fits)))
 
     def _kmeans(self, mean, side):
         """k-means of one side's means, from the previous centres when there are some."""
