@@ -14,6 +14,11 @@ side do not).
 
     flock -x /tmp/skc.lock python benchmarks/distributed.py --rows 20000 --cols 5000 \\
         --nnz 400000 --processes 1 2 4
+    # a large matrix in parts (each under a few minutes), drawn once into --folder:
+    python benchmarks/distributed.py --rows 100000 --cols 20000 --nnz 2000000 \\
+        --folder /tmp/d100k --estimator plain --processes
+    python benchmarks/distributed.py --rows 100000 --cols 20000 --nnz 2000000 \\
+        --folder /tmp/d100k --estimator none --processes 2
     # on a GPU machine (nccl, one process per GPU; world size 1 with one GPU):
     python benchmarks/distributed.py --rows 100000 --cols 20000 --nnz 2000000 \\
         --processes 1 --device cuda
@@ -29,6 +34,7 @@ import tempfile
 import time
 
 import numpy as np
+import scipy.sparse as sp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 N_CLUSTERS = 5
@@ -135,28 +141,36 @@ def main():
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--cols", type=int, default=5000)
     parser.add_argument("--nnz", type=int, default=400000)
-    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--processes", type=int, nargs="*", default=[1, 2, 4],
+                        help="numbers of processes of the sharded fits (none: only the "
+                             "one-process estimator)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--no-default-estimator", action="store_true",
-                        help="skip the one-process fit with the default block_refinement")
+    parser.add_argument("--estimator", choices=("plain", "both", "none"), default="both",
+                        help="one-process fits: block_refinement=False ('plain'), also the "
+                             "default ('both'), or none (the ratio column is then absent)")
+    parser.add_argument("--folder", default=None,
+                        help="keep the drawn matrix here, and reuse it if it is there")
     parser.add_argument("--json", default=None, help="write the records here")
     args = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="skc_distributed_")
+    folder = args.folder or tempfile.mkdtemp(prefix="skc_distributed_")
+    os.makedirs(folder, exist_ok=True)
     paths = {name: os.path.join(folder, f"{name}.{ext}") for name, ext in
              (("matrix", "npz"), ("truth", "npz"), ("labels", "npz"), ("stats", "json"))}
     bench = os.path.dirname(os.path.abspath(__file__))
-    drawn, _ = _child(DRAW.format(bench=bench), str(args.rows), str(args.cols), str(args.nnz),
-                      paths["matrix"], paths["truth"])
+    if not os.path.exists(paths["matrix"]):
+        _child(DRAW.format(bench=bench), str(args.rows), str(args.cols), str(args.nnz),
+               paths["matrix"], paths["truth"])
     truth = np.load(paths["truth"])
+    drawn = {"nnz": int(sp.load_npz(paths["matrix"]).nnz)}
     base, _ = _child(BASE)
     print(f"matrix {args.rows} x {args.cols}, {drawn['nnz']} nonzeros; {N_CLUSTERS} clusters; "
           f"device {args.device}; a process with torch imported: "
           f"{base['peak_rss_mb']:.0f} MiB")
     records, baseline = [], None
     single_params = [("block_refinement=False", {"block_refinement": False,
-                                                 "device": args.device})]
-    if not args.no_default_estimator:
-        single_params.append(("default", {"device": args.device}))
+                                                 "device": args.device}),
+                     ("default", {"device": args.device})]
+    single_params = single_params[:{"none": 0, "plain": 1, "both": 2}[args.estimator]]
     for name, params in single_params:
         record, (wall, cpu) = _child(SINGLE.format(k=N_CLUSTERS), paths["matrix"],
                                      paths["labels"], json.dumps(params))
@@ -179,8 +193,8 @@ def main():
     print("|---|---|---|---|---|---|---|")
     for row in records:
         gpu = f" (GPU {row['peak_gpu_mb']:.0f})" if row.get("peak_gpu_mb") else ""
-        print(f"| {row['run']} | {row['peak_mb']:.0f}{gpu} | "
-              f"{row['peak_mb'] / baseline['peak_mb']:.2f} | {row['fit']:.1f} | "
+        ratio = f"{row['peak_mb'] / baseline['peak_mb']:.2f}" if baseline else "-"
+        print(f"| {row['run']} | {row['peak_mb']:.0f}{gpu} | {ratio} | {row['fit']:.1f} | "
               f"{row['wall']:.1f} | {row['cpu']:.1f} | {row['cari']:.3f} |")
     fitted = projection(sharded)
     if fitted is not None:

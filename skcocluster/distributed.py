@@ -22,12 +22,14 @@ import json
 import os
 import resource
 import time
+import warnings
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from ._data.device import resolve_device
@@ -137,7 +139,8 @@ def fit_distributed(X_shard, n_clusters=3, *, group=None, **params):
         Other parameters of :class:`~skcocluster.DeepLatentBlockCoclustering` (their
         defaults are its defaults). ``device='cuda'`` trains on the current CUDA device
         (set it per process with ``torch.cuda.set_device``) and needs the ``nccl``
-        backend; ``random_state=None`` draws the seeds on process 0. Not supported:
+        backend, ``device='cpu'`` the ``gloo`` backend (``'auto'`` picks the GPU where
+        there is one); ``random_state=None`` draws the seeds on process 0. Not supported:
         ``block_refinement=True`` (pass False), ``clustering='module'``,
         ``graph_weight > 0``, ``n_facets > 1``, ``likelihood='gaussian'``.
 
@@ -148,8 +151,8 @@ def fit_distributed(X_shard, n_clusters=3, *, group=None, **params):
     Raises
     ------
     ValueError
-        For an unsupported option, an empty shard, or values that do not suit the
-        likelihood.
+        For an unsupported option, an empty shard, values that do not suit the
+        likelihood, or a device that does not suit the group's backend.
     """
     estimator = _checked_estimator(n_clusters, params)
     reducer = ProcessGroupReducer(group)
@@ -160,14 +163,19 @@ def fit_distributed(X_shard, n_clusters=3, *, group=None, **params):
                          "rows.")
     estimator.likelihood_ = _agreed_likelihood(csr, estimator.likelihood, reducer)
     check_values_for_likelihood(csr, estimator.likelihood_, estimator_name="fit_distributed")
-    device = _process_device(estimator.device)
+    device = _process_device(estimator.device, dist.get_backend(group))
     threads, previous = n_threads(estimator.n_jobs), torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         with threadpool_limits(limits=threads):
-            return _fit(estimator, csr, reducer, n_local, device)
+            fit = _fit(estimator, csr, reducer, n_local, device)
     finally:
         torch.set_num_threads(previous)
+    if not fit.converged:
+        warnings.warn(f"The best of {estimator.n_init} restart(s) did not converge in "
+                      f"max_iter={estimator.max_iter} epochs; increase max_iter or tol.",
+                      ConvergenceWarning, stacklevel=2)
+    return fit
 
 
 def _checked_estimator(n_clusters, params):
@@ -193,9 +201,16 @@ def _agreed_likelihood(csr, likelihood, reducer):
     return SHARDED_LIKELIHOODS[int(needs[0] > 0)]
 
 
-def _process_device(device):
-    """This process's training device: the current CUDA device for 'cuda'."""
+def _process_device(device, backend):
+    """This process's training device: the current CUDA device for 'cuda'.
+
+    The collectives run where the data are: nccl needs a CUDA device, gloo the CPU.
+    """
     device = resolve_device(device)
+    if (device.type == "cuda") != (backend == "nccl"):
+        raise ValueError(f"device={str(device)!r} does not suit the {backend!r} backend of "
+                         "the process group: train on 'cuda' with 'nccl', on 'cpu' with "
+                         "'gloo'.")
     if device.type == "cuda" and device.index is None:
         return torch.device("cuda", torch.cuda.current_device())
     return device
