@@ -85,7 +85,7 @@ print(json.dumps({{"nnz": int(X.nnz)}}))
 """
 
 SINGLE = """
-import json, resource, sys, time, warnings, numpy as np, scipy.sparse as sp
+import json, resource, sys, time, warnings, numpy as np, scipy.sparse as sp, torch
 from skcocluster import DeepLatentBlockCoclustering
 X = sp.load_npz(sys.argv[1])
 params = json.loads(sys.argv[3])
@@ -94,7 +94,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     model = DeepLatentBlockCoclustering({k}, random_state=0, **params).fit(X)
 np.savez(sys.argv[2], row_labels=model.row_labels_, column_labels=model.column_labels_)
-print(json.dumps({{"fit_seconds": time.perf_counter() - started,
+gpu = torch.cuda.max_memory_allocated() / 2 ** 20 if torch.cuda.is_available() else 0.0
+print(json.dumps({{"fit_seconds": time.perf_counter() - started, "peak_gpu_mb": gpu,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
@@ -176,7 +177,8 @@ def main():
                                      paths["labels"], json.dumps(params))
         row = dict(run=f"estimator, one process ({name})", processes=1,
                    peak_mb=record["peak_rss_mb"], wall=wall, cpu=cpu,
-                   fit=record["fit_seconds"], cari=cari(paths["labels"], truth))
+                   fit=record["fit_seconds"], cari=cari(paths["labels"], truth),
+                   peak_gpu_mb=record["peak_gpu_mb"])
         baseline = baseline or row
         records.append(row)
     sharded = []
