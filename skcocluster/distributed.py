@@ -157,6 +157,7 @@ def fit_distributed(X_shard, n_clusters=3, *, group=None, **params):
     estimator = _checked_estimator(n_clusters, params)
     reducer = ProcessGroupReducer(group)
     csr = as_csr(X_shard)
+    del X_shard  # the validated copy is what the fit holds (a caller may let go of its own)
     n_local = reducer.all_counts(csr.shape[0])
     if min(n_local) == 0:
         raise ValueError(f"every process needs at least one row; the shards have {n_local} "
@@ -304,24 +305,24 @@ def main(argv=None):
 def _run(args):
     """The command line's work inside an initialised process group."""
     started = time.perf_counter()
-    csr, _, _ = load_row_shard(args.matrix)
     n_clusters = args.n_clusters[0] if len(args.n_clusters) == 1 else tuple(args.n_clusters)
     params = {name: _literal(value) for name, value in
               (item.split("=", 1) for item in args.param)}
-    fit = fit_distributed(csr, n_clusters, device=args.device,
+    # the shard is not kept here: the fit's validated copy is the only one during the fit
+    fit = fit_distributed(load_row_shard(args.matrix)[0], n_clusters, device=args.device,
                           random_state=args.random_state, **params)
     row_labels = gather_row_labels(fit)
     peak_gpu_mb = (torch.cuda.max_memory_allocated() / 2 ** 20
                    if torch.cuda.is_available() and args.device.startswith("cuda") else 0.0)
     record = [time.perf_counter() - started, fit.seconds, _peak_rss_mb(), peak_gpu_mb,
-              csr.shape[0], csr.nnz]
+              len(fit.row_labels)]
     records = ProcessGroupReducer().gather(
         torch.tensor([record], dtype=torch.float64, device=_label_device()))
     if dist.get_rank() == 0:
         np.savez(args.output, row_labels=row_labels, column_labels=fit.column_labels,
                  lower_bound=fit.lower_bound, n_iter=fit.n_iter, converged=fit.converged)
         if args.stats:
-            names = ("seconds", "fit_seconds", "peak_rss_mb", "peak_gpu_mb", "rows", "nnz")
+            names = ("seconds", "fit_seconds", "peak_rss_mb", "peak_gpu_mb", "rows")
             with open(args.stats, "w") as handle:
                 json.dump([dict(zip(names, row)) for row in records.cpu().tolist()], handle)
 
