@@ -230,3 +230,20 @@ def test_a_coo_npz_file_is_refused(tmp_path):
     sp.save_npz(path, sp.coo_matrix(np.eye(4)))
     with pytest.raises(ValueError, match="CSR"):
         load_row_shard(path, 0, 1)
+
+
+def test_the_sharded_svd_finds_the_leading_singular_vectors():
+    from sklearn.utils.extmath import randomized_svd
+
+    from skcocluster._parallel.svd import sharded_randomized_svd
+
+    X, _, _ = _planted()
+    # three planted clusters: singular values 33.8, 20.6, 19.6, then noise from 10.6
+    u, v = sharded_randomized_svd(sp.csr_matrix(X, dtype=float), 3, Reducer(), seed=0)
+    u_ref, _, vt_ref = randomized_svd(sp.csr_matrix(X, dtype=float), 3, random_state=0)
+    # the same subspaces: every principal cosine near 1 (the close second and third
+    # directions may rotate into each other)
+    for ours, reference in ((u, u_ref), (v, vt_ref.T)):
+        cosines = np.linalg.svd(ours.T @ reference, compute_uv=False)
+        np.testing.assert_allclose(cosines, 1.0, atol=1e-4)
+    np.testing.assert_allclose(v.T @ v, np.eye(3), atol=1e-8)
