@@ -5,6 +5,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._parallel.reducer import IDENTITY
+
 
 @dataclass
 class TrainingData:
@@ -29,6 +31,9 @@ class TrainingData:
     skip_first_direction : bool
         Whether the leading singular direction is the degrees' (degree-normalised input),
         which the spectral mean head then leaves out.
+    reducers : tuple of two Reducer
+        Sums over the rows and over the columns: the identity, unless this process holds
+        one shard of the rows (``skcocluster.distributed``).
     """
 
     adjacency: torch.Tensor
@@ -42,3 +47,4 @@ class TrainingData:
     column_singular: np.ndarray
     csr: object
     skip_first_direction: bool = True
+    reducers: tuple = (IDENTITY, IDENTITY)

@@ -9,6 +9,8 @@ transductive in its parameters; new nodes are encoded with the fitted hidden fea
 import torch
 from torch import nn
 
+from .._parallel.reducer import IDENTITY
+
 
 class _SparseMatmul(torch.autograd.Function):
     """``operator @ features`` for a sparse CSR operator, differentiable in ``features``.
@@ -71,7 +73,17 @@ class BipartiteGNNEncoder(nn.Module):
         Draws the head weights.
     mean_head_init : Tensor of shape (hidden_dim, latent_dim), optional
         Initial mean head; Glorot-uniform random weights when None.
+
+    Attributes
+    ----------
+    reducers : tuple of two Reducer
+        Sums over this side's nodes and over the other side's (the first hop contracts
+        this side's nodes, the second hop the other side's, and the centring averages
+        over this side's). The identity unless the model is sharded over processes
+        (``skcocluster.distributed``).
     """
+
+    reducers = (IDENTITY, IDENTITY)
 
     def __init__(self, first_layer_init, latent_dim, *, log_var_floor, share_first_layer,
                  generator, mean_head_init=None):
@@ -100,7 +112,11 @@ class BipartiteGNNEncoder(nn.Module):
         ``operator_out`` is the transpose of ``operator_in`` (used by the backward pass).
         """
         weights = self.first_layer if first_layer is None else first_layer
-        return torch.relu(propagate(operator_in, weights, operator_out))
+        return torch.relu(self.reducers[0].sum(propagate(operator_in, weights, operator_out)))
+
+    def second_hop(self, operator_out, hidden, operator_in=None):
+        """Return the second-hop features ``operator_out @ hidden`` (summed over processes)."""
+        return self.reducers[1].sum(propagate(operator_out, hidden, operator_in))
 
     def forward(self, operator_in, operator_out):
         """Encode every training node of this side.
@@ -117,14 +133,14 @@ class BipartiteGNNEncoder(nn.Module):
         mean : Tensor of shape (n_nodes, latent_dim)
         log_var : Tensor of shape (n_nodes,)
         """
-        propagated = propagate(operator_out, self.hidden(operator_in, operator_out),
-                               operator_in)
+        propagated = self.second_hop(operator_out, self.hidden(operator_in, operator_out),
+                                     operator_in)
         if self.first_layer_var is None:
             # A shared first layer gives the same second-hop features to both heads: one
             # pair of sparse products instead of two (they dominate an epoch at scale).
             return self.heads(propagated, propagated)
         hidden_var = self.hidden(operator_in, operator_out, self.first_layer_var)
-        return self.heads(propagated, propagate(operator_out, hidden_var, operator_in))
+        return self.heads(propagated, self.second_hop(operator_out, hidden_var, operator_in))
 
     def heads(self, propagated, propagated_var, centres=None):
         """Apply the mean and log-variance heads to second-hop features.
@@ -135,7 +151,7 @@ class BipartiteGNNEncoder(nn.Module):
         positions start on top of each other.
         """
         if centres is None:
-            centres = (propagated.mean(0), propagated_var.mean(0))
+            centres = (self.reducers[0].mean(propagated), self.reducers[0].mean(propagated_var))
         features = (propagated - centres[0]) * self.feature_scale
         features_var = (propagated_var - centres[1]) * self.feature_scale
         mean = features @ self.mean_head
@@ -154,8 +170,8 @@ class BipartiteGNNEncoder(nn.Module):
         hidden = self.hidden(operator_in, operator_out)
         hidden_var = hidden if self.first_layer_var is None else self.hidden(
             operator_in, operator_out, self.first_layer_var)
-        centres = (propagate(operator_out, hidden).mean(0),
-                   propagate(operator_out, hidden_var).mean(0))
+        centres = (self.reducers[0].mean(self.second_hop(operator_out, hidden)),
+                   self.reducers[0].mean(self.second_hop(operator_out, hidden_var)))
         return hidden, hidden_var, centres
 
     @torch.no_grad()
@@ -167,9 +183,10 @@ class BipartiteGNNEncoder(nn.Module):
         sigmoid is neither flat nor saturated.
         """
         self.feature_scale.fill_(1.0)
-        propagated = propagate(operator_out, self.hidden(operator_in, operator_out))
-        mean = (propagated - propagated.mean(0)) @ self.mean_head
-        spread = mean.std() if mean.numel() > 1 else torch.zeros((), device=mean.device)
+        propagated = self.second_hop(operator_out, self.hidden(operator_in, operator_out))
+        mean = (propagated - self.reducers[0].mean(propagated)) @ self.mean_head
+        spread = (self.reducers[0].std(mean) if self.reducers[0].count(mean.numel()) > 1
+                  else torch.zeros((), device=mean.device))
         target = (2.0 * self.mean_head.shape[1]) ** -0.5
         if torch.isfinite(spread) and spread > 0:
             self.feature_scale.fill_(float(target / spread))

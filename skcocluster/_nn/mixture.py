@@ -9,6 +9,7 @@ import math
 import numpy as np
 import torch
 
+from .._parallel.reducer import IDENTITY
 from .heads import ClusteringHead
 
 # Proportions never reach exactly 0, so log(pi) stays finite when a cluster empties.
@@ -54,7 +55,8 @@ def responsibilities(kl, log_proportions):
     return torch.softmax(log_proportions[None, :] - kl, dim=1)
 
 
-def mixture_update(resp, post_mean, post_log_var, *, shared_variance, var_floor):
+def mixture_update(resp, post_mean, post_log_var, *, shared_variance, var_floor,
+                   reducer=IDENTITY):
     """Closed-form proportions, means and variances given responsibilities.
 
     Means use the responsibilities; variances use the *new* means. An empty cluster
@@ -71,6 +73,8 @@ def mixture_update(resp, post_mean, post_log_var, *, shared_variance, var_floor)
         One variance for all components of the side (True) or one per component.
     var_floor : float
         Lower bound on every component variance.
+    reducer : Reducer, default=IDENTITY
+        Sums the statistics over the processes that share the side's nodes.
 
     Returns
     -------
@@ -78,24 +82,26 @@ def mixture_update(resp, post_mean, post_log_var, *, shared_variance, var_floor)
     means : Tensor of shape (K, D)
     variances : Tensor of shape (K,)
     """
-    n_nodes, latent_dim = post_mean.shape
-    mass = resp.sum(0)
+    latent_dim = post_mean.shape[1]
+    n_nodes = reducer.count(post_mean.shape[0])
+    mass = reducer.sum(resp.sum(0))
     empty = mass < EMPTY_CLUSTER_MASS
     safe_mass = mass.clamp(min=EMPTY_CLUSTER_MASS)
     proportions = (mass / n_nodes).clamp(min=MIN_PROPORTION)
     proportions = proportions / proportions.sum()
-    means = (resp.T @ post_mean) / safe_mass[:, None]
+    means = reducer.sum(resp.T @ post_mean) / safe_mass[:, None]
     # torch.where rather than ``if empty.any()``: no read-back to the host (GPU) per step.
-    means = torch.where(empty[:, None], post_mean[resp.argmax(0)], means)
+    means = torch.where(empty[:, None], reducer.rows_of_best(resp, post_mean), means)
     sq_dist = (post_mean.pow(2).sum(1, keepdim=True) + means.pow(2).sum(1)
                - 2.0 * post_mean @ means.T).clamp(min=0)
     spread = resp * (latent_dim * post_log_var.exp()[:, None] + sq_dist)  # (n, K)
+    spread_total = reducer.sum(spread.sum())
     if shared_variance:
-        variance = spread.sum() / (latent_dim * n_nodes)
+        variance = spread_total / (latent_dim * n_nodes)
         variances = variance.expand(resp.shape[1]).clone()
     else:
-        variances = torch.where(empty, spread.sum() / (latent_dim * n_nodes),
-                                spread.sum(0) / (latent_dim * safe_mass))
+        variances = torch.where(empty, spread_total / (latent_dim * n_nodes),
+                                reducer.sum(spread.sum(0)) / (latent_dim * safe_mass))
     return proportions, means, variances.clamp(min=var_floor)
 
 
@@ -116,7 +122,14 @@ class GaussianMixturePrior(ClusteringHead):
         See :func:`mixture_update`.
     var_floor : float
         Lower bound on the component variances.
+
+    Attributes
+    ----------
+    reducer : Reducer
+        Sums over the side's nodes; the identity unless they are split over processes.
     """
+
+    reducer = IDENTITY
 
     def __init__(self, n_components, latent_dim, *, shared_variance, var_floor):
         super().__init__()
@@ -181,7 +194,8 @@ class GaussianMixturePrior(ClusteringHead):
         """Set the parameters to their closed-form values given responsibilities."""
         proportions, means, variances = mixture_update(
             resp, post_mean, post_log_var,
-            shared_variance=self.shared_variance, var_floor=self.var_floor)
+            shared_variance=self.shared_variance, var_floor=self.var_floor,
+            reducer=self.reducer)
         self.log_proportions.copy_(proportions.log())
         self.means.copy_(means)
         self.variances.copy_(variances)
@@ -200,6 +214,10 @@ class GaussianMixturePrior(ClusteringHead):
         return resp
 
     def prior_terms(self, resp, post_mean, post_log_var):
-        """``- sum gamma KL + sum gamma log(pi / gamma)`` for this side (a scalar)."""
+        """``- sum gamma KL + sum gamma log(pi / gamma)`` for this side (a scalar).
+
+        With the side's nodes on several processes, this process's part of it.
+        """
         kl = self.kl(post_mean, post_log_var)
-        return -(resp * kl).sum() + entropy_terms(resp, self.log_proportions)
+        return self.reducer.own_share(-(resp * kl).sum()
+                                      + entropy_terms(resp, self.log_proportions))

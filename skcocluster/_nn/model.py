@@ -131,6 +131,20 @@ class DeepLatentBlockModel(nn.Module):
         column_mean, column_log_var = self.column_encoder(adjacency, adjacency_t)
         return row_mean, row_log_var, column_mean, column_log_var
 
+    def set_reducers(self, row_reducer, column_reducer):
+        """Say how sums over each side's nodes run (``skcocluster.distributed``).
+
+        Parameters
+        ----------
+        row_reducer, column_reducer : Reducer
+            Sums over the rows (columns): the identity for a side held whole by this
+            process, all-reduces for one split across processes.
+        """
+        self.row_encoder.reducers = (row_reducer, column_reducer)
+        self.column_encoder.reducers = (column_reducer, row_reducer)
+        self.row_prior.reducer = row_reducer
+        self.column_prior.reducer = column_reducer
+
     def calibrate(self, adjacency, adjacency_t):
         """Fix the encoders' feature scales so the initial features have unit spread."""
         self.row_encoder.calibrate_scale(adjacency_t, adjacency)

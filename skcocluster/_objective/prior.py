@@ -65,8 +65,10 @@ class StandardNormalTerm(ObjectiveTerm):
         value : Tensor (scalar)
         """
         row_mean, row_log_var, column_mean, column_log_var = state.posteriors
-        return -(self.coefficient * (standard_normal_kl(row_mean, row_log_var)
-                                     + standard_normal_kl(column_mean, column_log_var)))
+        rows, columns = state.reducers
+        return -(self.coefficient * (
+            rows.own_share(standard_normal_kl(row_mean, row_log_var))
+            + columns.own_share(standard_normal_kl(column_mean, column_log_var))))
 
 
 def standard_normal_kl(mean, log_var):

@@ -61,7 +61,26 @@ def choose_start_pair(csr, likelihood, row_starts, column_starts):
     if len(row_starts) == 1 and len(column_starts) == 1:
         return row_starts[0], column_starts[0]
     held_out = held_out_cells(csr)
+    return choose_pair_by(
+        lambda row_labels, column_labels: held_out_score(csr, likelihood, row_labels,
+                                                         column_labels, held_out),
+        row_starts, column_starts)
 
+
+def choose_pair_by(score, row_starts, column_starts):
+    """The row and column starts that maximise ``score`` (:func:`choose_start_pair`).
+
+    Parameters
+    ----------
+    score : callable
+        ``score(row_labels, column_labels) -> float``, higher is better.
+    row_starts, column_starts : list of StartDraw
+
+    Returns
+    -------
+    row_start, column_start
+        One element of each list.
+    """
     def filled(start):
         """Whether the draw fills every cluster it asked for."""
         return np.unique(start.labels).size == start.n_clusters
@@ -69,8 +88,7 @@ def choose_start_pair(csr, likelihood, row_starts, column_starts):
     def rank(row_start, column_start):
         """Filled first, then the held-out score of the pair's partitions."""
         return (filled(row_start) and filled(column_start),
-                held_out_score(csr, likelihood, row_start.labels, column_start.labels,
-                               held_out))
+                score(row_start.labels, column_start.labels))
 
     column_start = max(column_starts, key=lambda start: (filled(start), start.bound))
     for _ in range(START_CHOICE_ROUNDS):

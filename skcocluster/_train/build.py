@@ -124,6 +124,7 @@ def build_model(data, config, init, generator, device):
         generator=cpu_generator, mean_head_init=mean_head,
         facet_cluster_counts=config.facet_cluster_counts)
     model.likelihood = likelihood
+    model.set_reducers(*data.reducers)
     model.calibrate(data.adjacency, data.adjacency_t)
     _centre_intercept(model, data)
     return model
@@ -143,8 +144,9 @@ def _centre_intercept(model, data):
     data : TrainingData
     """
     row_mean, _, column_mean, _ = model.encode(data.adjacency, data.adjacency_t)
-    mean_sq_dist = (row_mean.pow(2).sum(1).mean() + column_mean.pow(2).sum(1).mean()
-                    - 2.0 * row_mean.mean(0) @ column_mean.mean(0))
+    rows, columns = data.reducers
+    mean_sq_dist = (rows.mean(row_mean.pow(2).sum(1)) + columns.mean(column_mean.pow(2).sum(1))
+                    - 2.0 * rows.mean(row_mean) @ columns.mean(column_mean))
     model.decoder.alpha.add_(mean_sq_dist)
 
 

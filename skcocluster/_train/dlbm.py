@@ -273,9 +273,10 @@ def final_state(model, data, config, clustering):
     """
     posteriors = model.encode(data.adjacency, data.adjacency_t)
     state = EpochState(epoch=None, posteriors=posteriors,
-                       memberships=clustering.final_memberships(model, posteriors))
+                       memberships=clustering.final_memberships(model, posteriors),
+                       reducers=data.reducers)
     generator = torch.Generator(device=posteriors[0].device).manual_seed(FINAL_BOUND_SEED)
     terms = objective_terms(model, data, final_bound_config(config), generator, clustering)
-    values = [term.value(state) for term in terms]
+    values = [data.reducers[0].sum(term.value(state)) for term in terms]
     row_resp, column_resp = state.memberships
     return row_resp, column_resp, objective_value(terms, values) / data.cells.n_cells

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from .._nn.optimizer import Adam
+from .._parallel.reducer import IDENTITY
 from .._objective.terms import reported_objective, training_objective
 from .callbacks import any_should_stop
 from .stopping import STOPPING_WINDOW
@@ -109,6 +110,8 @@ class EpochState:
         (the explicit step).
     stopping_start : int
         First epoch of the history the convergence rule reads.
+    reducers : tuple of two Reducer
+        Sums over the rows and over the columns (the data's ``reducers``).
     """
 
     log: EpochLog = None
@@ -116,6 +119,7 @@ class EpochState:
     posteriors: tuple = None
     memberships: tuple = None
     stopping_start: int = 0
+    reducers: tuple = (IDENTITY, IDENTITY)
 
 
 class EpochLoop:
@@ -138,7 +142,9 @@ class EpochLoop:
         self.terms = list(terms)
         self.callbacks = list(callbacks)
         self.optimizer = optimizer
-        self.state = EpochState(log=log)
+        # data without reducers (a stand-in in tests) is held whole by this process
+        self.reducers = getattr(data, "reducers", (IDENTITY, IDENTITY))
+        self.state = EpochState(log=log, reducers=self.reducers)
 
     def step(self, epoch):
         """One epoch: forward pass, objective, one optimiser step.
@@ -166,7 +172,8 @@ class EpochLoop:
         self.optimizer.step()
         for callback in self.callbacks:
             callback.on_epoch_end(state)
-        return reported_objective(self.terms, values) / n_cells
+        # the objective of a row shard is its part of the sum over rows
+        return self.reducers[0].sum(reported_objective(self.terms, values)) / n_cells
 
     def run(self, max_epochs):
         """Epochs until a callback asks to stop, or ``max_epochs`` of them.

@@ -113,11 +113,15 @@ class LabelsSettled(Callback):
         """
         if (state.epoch + 1) % self.window != 0 or state.memberships is None:
             return False
-        labels = torch.cat([resp.argmax(1) for resp in state.memberships])
+        labels = [resp.argmax(1) for resp in state.memberships]
         previous, self.previous = self.previous, labels
         if previous is None:
             return False
-        return float((labels != previous).float().mean()) <= self.share
+        # summed over the processes that share a side's nodes (the identity in one process)
+        changed = sum(reducer.sum((new != old).float().sum())
+                      for reducer, new, old in zip(state.reducers, labels, previous))
+        n_nodes = sum(reducer.count(new.shape[0]) for reducer, new in zip(state.reducers, labels))
+        return float(changed / n_nodes) <= self.share
 
 
 class PositionsSettled(Callback):
@@ -162,13 +166,15 @@ class PositionsSettled(Callback):
         """
         if (state.epoch + 1) % self.window != 0:
             return False
-        means = (state.posteriors[0], state.posteriors[2])
+        means = (state.reducers[0].gather(state.posteriors[0]),
+                 state.reducers[1].gather(state.posteriors[2]))
         fits = [self._kmeans(mean, side) for side, mean in enumerate(means)]
         previous, self.previous = self.previous, fits
         if previous is None:
             return False
-        return all(adjusted_rand_score(old.labels_, new.labels_) >= self.min_ari
-                   for old, new in zip(previous, fits))
+        return state.reducers[0].agree(all(
+            adjusted_rand_score(old.labels_, new.labels_) >= self.min_ari
+            for old, new in zip(previous, fits)))
 
     def _kmeans(self, mean, side):
         """k-means of one side's means, from the previous centres when there are some."""

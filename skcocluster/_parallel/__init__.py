@@ -1,0 +1,1 @@
+"""Data-parallel training over row shards (``skcocluster.distributed``)."""
