@@ -23,6 +23,7 @@ from ._data.validation import as_csr, check_values_for_likelihood
 from ._likelihoods import resolve_likelihood
 from ._options.facets import check_facet_cluster_counts, cluster_counts
 from ._refine.partition import FittedPartition
+from ._select.cluster_count import choose_cluster_counts
 from ._threads import limits_threads
 from ._train.progress import Progress, StageClock
 
@@ -130,13 +131,14 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         self._check_parameters()
-        n_row_clusters, n_column_clusters, paired = self._check_n_clusters()
+        paired = self._check_n_clusters()
         csr = self._validated_matrix(X, reset=True)
-        check_facet_cluster_counts(csr.shape, self._facet_counts)
         self.n_rows_in_ = csr.shape[0]
         device = resolve_device(self.device)
         auxiliary_seed, restart_seeds = self._split_seeds(self._seeds(self.n_init + 1))
         clock = StageClock()
+        n_row_clusters, n_column_clusters = self._cluster_counts(csr, auxiliary_seed, clock)
+        check_facet_cluster_counts(csr.shape, self._facet_counts)
         with clock.stage("prepare"):
             prepared = self._prepare(csr, (n_row_clusters, n_column_clusters), row_graph,
                                      device, auxiliary_seed)
@@ -165,12 +167,28 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         """Checks of the parameters beyond their constraints (default: none)."""
 
     def _check_n_clusters(self):
-        """``(n_row_clusters, n_column_clusters, paired)`` of the reported partition.
+        """Whether the reported partition's biclusters pair row and column clusters.
 
-        Also sets ``_facet_counts``, the cluster counts of every facet.
+        Also sets ``_facet_counts``, the cluster counts of every facet (None for
+        ``n_clusters='auto'`` until :meth:`_cluster_counts` chooses them).
         """
         self._facet_counts, paired = cluster_counts(self.n_clusters, self.n_facets)
-        return (*self._facet_counts[0], paired)
+        return paired
+
+    def _cluster_counts(self, csr, seed, clock):
+        """``(n_row_clusters, n_column_clusters)`` of the reported partition.
+
+        With ``n_clusters='auto'`` they are chosen here, by the ICL of the block model
+        (:mod:`~skcocluster._select.cluster_count`), and the criterion of every pair
+        scored is kept in ``cluster_count_scores_``.
+        """
+        if self._facet_counts is None:
+            with clock.stage("cluster_count"):
+                choice = choose_cluster_counts(csr, self.likelihood_, seed)
+            self._facet_counts = [(choice.n_row_clusters, choice.n_column_clusters)]
+            self.cluster_count_scores_ = choice.scores
+        self.n_row_clusters_, self.n_column_clusters_ = self._facet_counts[0]
+        return self._facet_counts[0]
 
     def _split_seeds(self, seeds):
         """The auxiliary seed and the restarts' seeds among ``n_init + 1`` drawn seeds.

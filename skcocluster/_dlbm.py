@@ -287,7 +287,8 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
     _refinement_stage = RefinementStage(own_name="deep", keep_own_if_inadequate=True)
 
     _parameter_constraints = {
-        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
+        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list,
+                       StrOptions({"auto"})],
         "latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "hidden_dim": [Interval(numbers.Integral, 2, None, closed="left")],
         "n_init": [Interval(numbers.Integral, 1, None, closed="left")],

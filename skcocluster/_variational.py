@@ -273,7 +273,8 @@ class VariationalCoclustering(BaseCoclustering):
     _refinement_stage = RefinementStage(own_name="variational", keep_own_if_inadequate=False)
 
     _parameter_constraints = {
-        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
+        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list,
+                       StrOptions({"auto"})],
         "n_cell_clusters": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "cell_latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],

@@ -1,0 +1,183 @@
+"""``n_clusters='auto'``: the numbers of row and column clusters of highest ICL.
+
+Each candidate ``(L, Q)`` gets a partition cheaply: k-means of the rows (columns) on a
+truncated SVD of the matrix, refined by the variational EM of the block model the ICL
+scores (the plain LBM; for Poisson data the degree-corrected one). Its hard partition is
+scored by :func:`~skcocluster._select.icl.icl`. The candidates are visited on a greedy
+path from ``(1, 1)``, as R's blockcluster and sparsebm explore them: each step scores
+``(L + 1, Q)``, ``(L, Q + 1)`` and ``(L + 1, Q + 1)`` and moves to the best of them (the
+diagonal step matters: on a diagonal block matrix ``(2, 1)`` explains nothing that
+``(1, 1)`` does not); the path stops ``PATIENCE`` steps after the last improvement; then the
+neighbours of the best pair are scored until none is better (``docs/model.rst``,
+"Choosing the numbers of clusters").
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.utils.extmath import randomized_svd
+
+from .._likelihoods import as_likelihood
+from .._refine.block_em import refine_block_model, refine_degree_corrected
+from .icl import icl
+
+# Most clusters per side the search considers (also bounded by the rows and columns).
+MAX_AUTO_CLUSTERS = 30
+# Steps of the greedy path after the last improvement of the ICL.
+PATIENCE = 2
+# k-means++ draws per candidate number of clusters (the one of least inertia is kept).
+KMEANS_DRAWS = 4
+# EM iterations that refine each candidate's start.
+EM_ITERATIONS = 50
+
+
+@dataclass
+class ClusterCountChoice:
+    """The chosen numbers of clusters and what the search scored.
+
+    Attributes
+    ----------
+    n_row_clusters, n_column_clusters : int
+    scores : dict of (int, int) to float
+        ICL of every ``(L, Q)`` scored.
+    seconds : float
+        Wall time of the search.
+    row_labels, column_labels : ndarray of int
+        The chosen pair's partition.
+    """
+
+    n_row_clusters: int
+    n_column_clusters: int
+    scores: dict
+    seconds: float
+    row_labels: np.ndarray = field(repr=False)
+    column_labels: np.ndarray = field(repr=False)
+
+
+class _Search:
+    """Scores of candidate ``(L, Q)``, each computed once; k-means starts cached per side."""
+
+    def __init__(self, csr, likelihood, seed, max_clusters):
+        self.csr = csr
+        self.likelihood = as_likelihood(likelihood)
+        self.seed = seed
+        self.ceiling = (min(max_clusters, csr.shape[0]), min(max_clusters, csr.shape[1]))
+        rank = max(self.ceiling) + 1
+        self.embedding = spectral_coordinates(csr, rank, self.likelihood.real_valued, seed)
+        self.starts = ({}, {})
+        self.scores, self.partitions = {}, {}
+
+    def start(self, side, n_clusters):
+        """k-means labels of one side (0 rows, 1 columns) into ``n_clusters``."""
+        cache = self.starts[side]
+        if n_clusters not in cache:
+            cache[n_clusters] = kmeans_labels(self.embedding[side], n_clusters, self.seed)
+        return cache[n_clusters]
+
+    def score(self, shape):
+        """ICL of the EM partition at ``shape`` (cached); -inf outside the ceiling."""
+        if not all(1 <= k <= top for k, top in zip(shape, self.ceiling)):
+            return -np.inf
+        if shape not in self.scores:
+            row_labels, column_labels = refined_labels(
+                self.csr, self.start(0, shape[0]), self.start(1, shape[1]), shape,
+                self.likelihood)
+            self.partitions[shape] = (row_labels, column_labels)
+            self.scores[shape] = icl(self.csr, row_labels, column_labels, shape,
+                                     self.likelihood)
+        return self.scores[shape]
+
+
+def choose_cluster_counts(csr, likelihood, seed, max_clusters=MAX_AUTO_CLUSTERS):
+    """The ``(L, Q)`` of highest ICL (module docstring).
+
+    Parameters
+    ----------
+    csr : csr_matrix of shape (M, P)
+    likelihood : Likelihood or {'bernoulli', 'poisson', 'gaussian'}
+    seed : int
+        Seeds the SVD and the k-means draws.
+    max_clusters : int, default=MAX_AUTO_CLUSTERS
+        Most clusters per side.
+
+    Returns
+    -------
+    choice : ClusterCountChoice
+    """
+    began = time.perf_counter()
+    search = _Search(csr, likelihood, seed, max_clusters)
+    best = _greedy_path(search, (1, 1))
+    best = _hill_climb(search, best)
+    return ClusterCountChoice(*best, dict(search.scores), time.perf_counter() - began,
+                              *search.partitions[best])
+
+
+def _greedy_path(search, current):
+    """Best pair on the path of best next steps, stopped ``PATIENCE`` steps after the last
+    improvement or at the ceiling."""
+    best, stalled = current, 0
+    while stalled < PATIENCE:
+        steps = [(current[0] + 1, current[1]), (current[0], current[1] + 1),
+                 (current[0] + 1, current[1] + 1)]
+        scores = [search.score(step) for step in steps]
+        if not np.isfinite(max(scores)):
+            break
+        current = steps[int(np.argmax(scores))]
+        if search.score(current) > search.score(best):
+            best, stalled = current, 0
+        else:
+            stalled += 1
+    return best
+
+
+def _hill_climb(search, best):
+    """Move to the best of the eight neighbours of ``best`` while one is better."""
+    while True:
+        neighbours = [(best[0] + dl, best[1] + dq) for dl in (-1, 0, 1) for dq in (-1, 0, 1)
+                      if (dl, dq) != (0, 0)]
+        challenger = max(neighbours, key=search.score)
+        if search.score(challenger) <= search.score(best):
+            return best
+        best = challenger
+
+
+def spectral_coordinates(csr, rank, real_valued, seed):
+    """Row and column coordinates for the k-means starts, shapes (M, rank) and (P, rank).
+
+    Non-negative data: the truncated SVD of ``D_r^-1/2 A D_c^-1/2`` without its leading
+    direction, each row's coordinates divided by the square root of its degree (so they are
+    the mean of its profile over the column directions, free of its total: SpectralCo-
+    clustering's scaling). Real values: the truncated SVD of the matrix itself.
+    """
+    rank = max(1, min(rank, min(csr.shape) - 1))
+    if real_valued:
+        u, s, vt = randomized_svd(csr, rank, random_state=seed)
+        return u * s, vt.T * s
+    row_degrees = np.asarray(csr.sum(axis=1)).ravel()
+    column_degrees = np.asarray(csr.sum(axis=0)).ravel()
+    row_scale, column_scale = (np.where(d > 0, 1.0 / np.sqrt(np.maximum(d, 1e-300)), 0.0)
+                               for d in (row_degrees, column_degrees))
+    normalised = csr.multiply(row_scale[:, None]).multiply(column_scale[None, :]).tocsr()
+    u, s, vt = randomized_svd(normalised, rank + 1, random_state=seed)
+    return (u * s)[:, 1:] * row_scale[:, None], (vt.T * s)[:, 1:] * column_scale[:, None]
+
+
+def kmeans_labels(coordinates, n_clusters, seed):
+    """k-means labels on the first ``n_clusters`` coordinates (one cluster: all zeros)."""
+    if n_clusters == 1:
+        return np.zeros(coordinates.shape[0], dtype=np.int64)
+    points = coordinates[:, :n_clusters]
+    return KMeans(n_clusters, n_init=KMEANS_DRAWS, random_state=seed).fit(points).labels_
+
+
+def refined_labels(csr, row_labels, column_labels, shape, likelihood):
+    """Hard labels after the EM of the ICL's block model from the given labels."""
+    rows, columns = np.eye(shape[0])[row_labels], np.eye(shape[1])[column_labels]
+    if likelihood.name == "poisson":
+        rows, columns = refine_degree_corrected(csr, rows, columns, max_iter=EM_ITERATIONS)
+    else:
+        rows, columns, _ = refine_block_model(csr, rows, columns, likelihood=likelihood,
+                                              max_iter=EM_ITERATIONS)
+    return rows.argmax(1), columns.argmax(1)
