@@ -24,6 +24,7 @@ from ._likelihoods import resolve_likelihood
 from ._options.facets import check_facet_cluster_counts, cluster_counts
 from ._refine.partition import FittedPartition
 from ._select.cluster_count import choose_cluster_counts
+from ._select.row_evidence import RowEvidence
 from ._threads import limits_threads
 from ._train.progress import Progress, StageClock
 
@@ -294,6 +295,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         self.row_labels_ = row_resp.argmax(1)
         self.column_labels_ = column_resp.argmax(1)
         self.block_probabilities_ = block
+        self._row_evidence = RowEvidence.fit(csr, row_resp, column_resp, self.likelihood_)
         n_row_clusters, n_column_clusters = row_resp.shape[1], column_resp.shape[1]
         if paired:
             row_ids = col_ids = range(n_row_clusters)
@@ -382,7 +384,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         raise NotImplementedError
 
     def _score_rows(self, csr):
-        """The own model's bound per cell of new rows."""
+        """The own model's bound per cell of new rows (:meth:`elbo`)."""
         raise NotImplementedError
 
     def _expected_cells(self, rows, columns):
@@ -515,19 +517,45 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
 
     @limits_threads
     def score(self, X, y=None):
-        """Evidence lower bound per cell of the rows of ``X`` under the fitted model.
+        """Log-likelihood per cell of the rows of ``X`` under the fitted latent block model.
 
-        Higher is better. It lets ``GridSearchCV`` compare numbers of clusters (or other
-        parameters) on held-out rows.
+        Each row's cluster is integrated out: ``log sum_l pi_l p(x_i | l)``, with the
+        proportions and block parameters of the reported partition estimated on the
+        training matrix and the columns in their reported clusters (the plain block model;
+        for Poisson cells the degree-corrected one). With too few clusters no block profile
+        fits the rows of a merged cluster and the score drops, so ``GridSearchCV`` over
+        ``n_clusters`` on held-out rows can choose the numbers of clusters (user guide,
+        "Choosing the number of clusters"). Higher is better. The deep model's own bound
+        is :meth:`elbo`.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_new_rows, n_columns)
+            New rows over the training columns.
         y : Ignored
 
         Returns
         -------
         score : float
+        """
+        check_is_fitted(self)
+        return self._row_evidence.score(self._validated_matrix(X, reset=False))
+
+    @limits_threads
+    def elbo(self, X):
+        """Evidence lower bound per cell of the rows of ``X`` under the fitted deep model.
+
+        Measures the latent-position model, not the partition: it barely changes with the
+        number of clusters (use :meth:`score` to choose them).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_new_rows, n_columns)
+            New rows over the training columns.
+
+        Returns
+        -------
+        elbo : float
         """
         check_is_fitted(self)
         return float(self._score_rows(self._validated_matrix(X, reset=False)))
