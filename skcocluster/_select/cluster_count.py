@@ -1,27 +1,31 @@
 """``n_clusters='auto'``: the numbers of row and column clusters of highest ICL.
 
-Each candidate ``(L, Q)`` gets a partition cheaply: k-means of the rows (columns) on a
-truncated SVD of the matrix, refined by the variational EM of the block model the ICL
-scores (the plain LBM; for Poisson data the degree-corrected one). Its hard partition is
-scored by :func:`~skcocluster._select.icl.icl`. The candidates are visited on a greedy
-path from ``(1, 1)``, as R's blockcluster and sparsebm explore them: each step scores
-``(L + 1, Q)``, ``(L, Q + 1)`` and ``(L + 1, Q + 1)`` and moves to the best of them (the
-diagonal step matters: on a diagonal block matrix ``(2, 1)`` explains nothing that
-``(1, 1)`` does not); the path stops ``PATIENCE`` steps after the last improvement; then the
-neighbours of the best pair are scored until none is better (``docs/model.rst``,
-"Choosing the numbers of clusters").
+Each candidate ``(L, Q)`` gets a partition cheaply, from two starts: k-means of the rows
+(columns) on a truncated SVD of the matrix, and rows clustered by their profiles over the
+spectral column clusters, then columns by theirs over those row clusters. Each start is
+refined by the variational EM of the block model the ICL scores (the plain LBM; for
+Poisson data the degree-corrected one), and the hard partition of higher ICL
+(:func:`~skcocluster._select.icl.icl`) is kept. The candidates are visited on a greedy
+path from ``(1, 1)`` (sparsebm's model selection also grows the numbers from one cluster,
+by splits): each step scores ``(L + 1, Q)``, ``(L, Q + 1)`` and ``(L + 1, Q + 1)`` and
+moves to the best of them (the diagonal step matters: on a diagonal block matrix ``(2, 1)``
+explains nothing that ``(1, 1)`` does not); the path stops ``PATIENCE`` steps after the
+last improvement; then the neighbours of the best pair are scored until none is better
+(``docs/model.rst``, "Choosing the numbers of clusters").
 """
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.extmath import randomized_svd
 
-from .._likelihoods import as_likelihood
+from .._likelihoods import EPS, as_likelihood
 from .._refine.block_em import refine_block_model, refine_degree_corrected
-from .icl import icl
+from .icl import icl, one_hot
 
 # Most clusters per side the search considers (also bounded by the rows and columns).
 MAX_AUTO_CLUSTERS = 30
@@ -60,7 +64,7 @@ class _Search:
     """Scores of candidate ``(L, Q)``, each computed once; k-means starts cached per side."""
 
     def __init__(self, csr, likelihood, seed, max_clusters):
-        self.csr = csr
+        self.csr, self.csr_t = csr, csr.T.tocsr()
         self.likelihood = as_likelihood(likelihood)
         self.seed = seed
         self.ceiling = (min(max_clusters, csr.shape[0]), min(max_clusters, csr.shape[1]))
@@ -70,23 +74,35 @@ class _Search:
         self.scores, self.partitions = {}, {}
 
     def start(self, side, n_clusters):
-        """k-means labels of one side (0 rows, 1 columns) into ``n_clusters``."""
+        """Spectral k-means labels of one side (0 rows, 1 columns) into ``n_clusters``."""
         cache = self.starts[side]
         if n_clusters not in cache:
-            cache[n_clusters] = kmeans_labels(self.embedding[side], n_clusters, self.seed)
+            # The first n_clusters directions: as many as n_clusters profiles can span.
+            cache[n_clusters] = kmeans_labels(self.embedding[side][:, :n_clusters],
+                                              n_clusters, self.seed)
         return cache[n_clusters]
 
+    def candidate_starts(self, shape):
+        """Start pairs at ``shape``: the spectral k-means pair, and rows clustered by their
+        profile over the spectral column clusters, then columns by theirs over those row
+        clusters (:func:`profile_labels`)."""
+        rows, columns = self.start(0, shape[0]), self.start(1, shape[1])
+        profile_rows = profile_labels(self.csr, columns, shape, self.likelihood, self.seed)
+        profile_columns = profile_labels(self.csr_t, profile_rows, shape[::-1],
+                                         self.likelihood, self.seed)
+        return [(rows, columns), (profile_rows, profile_columns)]
+
     def score(self, shape):
-        """ICL of the EM partition at ``shape`` (cached); -inf outside the ceiling."""
+        """ICL of the best EM partition at ``shape`` (cached); -inf outside the ceiling."""
         if not all(1 <= k <= top for k, top in zip(shape, self.ceiling)):
             return -np.inf
         if shape not in self.scores:
-            row_labels, column_labels = refined_labels(
-                self.csr, self.start(0, shape[0]), self.start(1, shape[1]), shape,
-                self.likelihood)
-            self.partitions[shape] = (row_labels, column_labels)
-            self.scores[shape] = icl(self.csr, row_labels, column_labels, shape,
-                                     self.likelihood)
+            self.scores[shape] = -np.inf
+            for start in self.candidate_starts(shape):
+                labels = refined_labels(self.csr, *start, shape, self.likelihood)
+                score = icl(self.csr, *labels, shape, self.likelihood)
+                if score > self.scores[shape]:
+                    self.scores[shape], self.partitions[shape] = score, labels
         return self.scores[shape]
 
 
@@ -164,12 +180,41 @@ def spectral_coordinates(csr, rank, real_valued, seed):
     return (u * s)[:, 1:] * row_scale[:, None], (vt.T * s)[:, 1:] * column_scale[:, None]
 
 
-def kmeans_labels(coordinates, n_clusters, seed):
-    """k-means labels on the first ``n_clusters`` coordinates (one cluster: all zeros)."""
+def kmeans_labels(points, n_clusters, seed):
+    """k-means labels of ``points`` (n, d); one cluster: all zeros."""
     if n_clusters == 1:
-        return np.zeros(coordinates.shape[0], dtype=np.int64)
-    points = coordinates[:, :n_clusters]
-    return KMeans(n_clusters, n_init=KMEANS_DRAWS, random_state=seed).fit(points).labels_
+        return np.zeros(points.shape[0], dtype=np.int64)
+    with warnings.catch_warnings():
+        # Fewer distinct points than clusters (profiles over one column cluster, for
+        # shares all equal) leave clusters empty: the ICL then ranks that start low.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return KMeans(n_clusters, n_init=KMEANS_DRAWS, random_state=seed).fit(points).labels_
+
+
+def profile_labels(csr, other_labels, shape, likelihood, seed):
+    """k-means labels of the rows of ``csr`` on their profiles over the other side's
+    clusters: the mean of each row's cells in each column cluster, or, for Poisson cells
+    (degree-corrected model), the share of the row's total in each column cluster.
+
+    Parameters
+    ----------
+    csr : csr_matrix of shape (n, m)
+    other_labels : ndarray of int, shape (m,)
+    shape : tuple of (int, int)
+        Clusters of the rows and of the other side.
+    likelihood : Likelihood
+    seed : int
+
+    Returns
+    -------
+    labels : ndarray of int, shape (n,)
+    """
+    sums = np.asarray(csr @ one_hot(other_labels, shape[1]).toarray())
+    if likelihood.name == "poisson":
+        profiles = sums / np.maximum(sums.sum(1, keepdims=True), EPS)
+    else:
+        profiles = sums / np.maximum(np.bincount(other_labels, minlength=shape[1]), 1)
+    return kmeans_labels(profiles, shape[0], seed)
 
 
 def refined_labels(csr, row_labels, column_labels, shape, likelihood):
