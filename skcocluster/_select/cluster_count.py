@@ -25,6 +25,8 @@ from sklearn.utils.extmath import randomized_svd
 
 from .._likelihoods import EPS, as_likelihood
 from .._refine.block_em import refine_block_model, refine_degree_corrected
+from .._refine.held_out import held_out_cells, held_out_scores
+from .._refine.selection import BLOCK_MODEL, DEGREE_CORRECTED_MODEL
 from .icl import icl, one_hot
 
 # Most clusters per side the search considers (also bounded by the rows and columns).
@@ -45,7 +47,9 @@ class ClusterCountChoice:
     ----------
     n_row_clusters, n_column_clusters : int
     scores : dict of (int, int) to float
-        ICL of every ``(L, Q)`` scored.
+        ICL of every ``(L, Q)`` scored, under ``model``.
+    model : {'block', 'degree_corrected'}
+        The block model whose ICL chose them.
     seconds : float
         Wall time of the search.
     row_labels, column_labels : ndarray of int
@@ -55,6 +59,7 @@ class ClusterCountChoice:
     n_row_clusters: int
     n_column_clusters: int
     scores: dict
+    model: str
     seconds: float
     row_labels: np.ndarray = field(repr=False)
     column_labels: np.ndarray = field(repr=False)
@@ -63,13 +68,10 @@ class ClusterCountChoice:
 class _Search:
     """Scores of candidate ``(L, Q)``, each computed once; k-means starts cached per side."""
 
-    def __init__(self, csr, likelihood, seed, max_clusters):
+    def __init__(self, csr, likelihood, degree_corrected, seed, embedding, ceiling):
         self.csr, self.csr_t = csr, csr.T.tocsr()
-        self.likelihood = as_likelihood(likelihood)
-        self.seed = seed
-        self.ceiling = (min(max_clusters, csr.shape[0]), min(max_clusters, csr.shape[1]))
-        rank = max(self.ceiling) + 1
-        self.embedding = spectral_coordinates(csr, rank, self.likelihood.real_valued, seed)
+        self.likelihood, self.degree_corrected = likelihood, degree_corrected
+        self.seed, self.embedding, self.ceiling = seed, embedding, ceiling
         self.starts = ({}, {})
         self.scores, self.partitions = {}, {}
 
@@ -87,9 +89,10 @@ class _Search:
         profile over the spectral column clusters, then columns by theirs over those row
         clusters (:func:`profile_labels`)."""
         rows, columns = self.start(0, shape[0]), self.start(1, shape[1])
-        profile_rows = profile_labels(self.csr, columns, shape, self.likelihood, self.seed)
+        profile_rows = profile_labels(self.csr, columns, shape, self.degree_corrected,
+                                      self.seed)
         profile_columns = profile_labels(self.csr_t, profile_rows, shape[::-1],
-                                         self.likelihood, self.seed)
+                                         self.degree_corrected, self.seed)
         return [(rows, columns), (profile_rows, profile_columns)]
 
     def score(self, shape):
@@ -99,8 +102,9 @@ class _Search:
         if shape not in self.scores:
             self.scores[shape] = -np.inf
             for start in self.candidate_starts(shape):
-                labels = refined_labels(self.csr, *start, shape, self.likelihood)
-                score = icl(self.csr, *labels, shape, self.likelihood)
+                labels = refined_labels(self.csr, *start, shape, self.likelihood,
+                                        self.degree_corrected)
+                score = icl(self.csr, *labels, shape, self.likelihood, self.degree_corrected)
                 if score > self.scores[shape]:
                     self.scores[shape], self.partitions[shape] = score, labels
         return self.scores[shape]
@@ -123,11 +127,39 @@ def choose_cluster_counts(csr, likelihood, seed, max_clusters=MAX_AUTO_CLUSTERS)
     choice : ClusterCountChoice
     """
     began = time.perf_counter()
-    search = _Search(csr, likelihood, seed, max_clusters)
-    best = _greedy_path(search, (1, 1))
-    best = _hill_climb(search, best)
-    return ClusterCountChoice(*best, dict(search.scores), time.perf_counter() - began,
-                              *search.partitions[best])
+    likelihood = as_likelihood(likelihood)
+    ceiling = (min(max_clusters, csr.shape[0]), min(max_clusters, csr.shape[1]))
+    embedding = spectral_coordinates(csr, max(ceiling) + 1, likelihood.real_valued, seed)
+    search = None
+    for degree_corrected in _models_to_try(likelihood):
+        if search is not None and not _plain_predicts_better(csr, likelihood, search):
+            break
+        search = _Search(csr, likelihood, degree_corrected, seed, embedding, ceiling)
+        search.best = _hill_climb(search, _greedy_path(search, (1, 1)))
+    return ClusterCountChoice(
+        *search.best, dict(search.scores),
+        DEGREE_CORRECTED_MODEL if search.degree_corrected else BLOCK_MODEL,
+        time.perf_counter() - began, *search.partitions[search.best])
+
+
+def _models_to_try(likelihood):
+    """The degree-corrected model first for non-negative cells, then the plain one."""
+    return (True, False) if likelihood.non_negative else (False,)
+
+
+def _plain_predicts_better(csr, likelihood, search):
+    """Whether the plain block model of the degree-corrected search's partition predicts
+    held-out cells at least as well as the degree-corrected one.
+
+    The two ICLs are not comparable (the degree-corrected one plugs in a total per row and
+    column); held-out prediction is, as in the refinement stage. Where totals vary, the
+    degree-corrected model predicts better and its choice stands (a plain search would
+    add clusters of degree, and cost more); where they do not, the estimated totals only
+    add noise and the plain model's search decides.
+    """
+    plain, degree_corrected = held_out_scores(csr, likelihood, *search.partitions[search.best],
+                                              held_out_cells(csr))
+    return plain >= degree_corrected
 
 
 def _greedy_path(search, current):
@@ -191,10 +223,10 @@ def kmeans_labels(points, n_clusters, seed):
         return KMeans(n_clusters, n_init=KMEANS_DRAWS, random_state=seed).fit(points).labels_
 
 
-def profile_labels(csr, other_labels, shape, likelihood, seed):
+def profile_labels(csr, other_labels, shape, degree_corrected, seed):
     """k-means labels of the rows of ``csr`` on their profiles over the other side's
-    clusters: the mean of each row's cells in each column cluster, or, for Poisson cells
-    (degree-corrected model), the share of the row's total in each column cluster.
+    clusters: the mean of each row's cells in each column cluster, or, for the
+    degree-corrected model, the share of the row's total in each column cluster.
 
     Parameters
     ----------
@@ -202,7 +234,7 @@ def profile_labels(csr, other_labels, shape, likelihood, seed):
     other_labels : ndarray of int, shape (m,)
     shape : tuple of (int, int)
         Clusters of the rows and of the other side.
-    likelihood : Likelihood
+    degree_corrected : bool
     seed : int
 
     Returns
@@ -210,17 +242,18 @@ def profile_labels(csr, other_labels, shape, likelihood, seed):
     labels : ndarray of int, shape (n,)
     """
     sums = np.asarray(csr @ one_hot(other_labels, shape[1]).toarray())
-    if likelihood.name == "poisson":
+    if degree_corrected:
         profiles = sums / np.maximum(sums.sum(1, keepdims=True), EPS)
     else:
         profiles = sums / np.maximum(np.bincount(other_labels, minlength=shape[1]), 1)
     return kmeans_labels(profiles, shape[0], seed)
 
 
-def refined_labels(csr, row_labels, column_labels, shape, likelihood):
-    """Hard labels after the EM of the ICL's block model from the given labels."""
+def refined_labels(csr, row_labels, column_labels, shape, likelihood, degree_corrected):
+    """Hard labels after the EM of the block model (plain of ``likelihood``, or the
+    degree-corrected one) from the given labels."""
     rows, columns = np.eye(shape[0])[row_labels], np.eye(shape[1])[column_labels]
-    if likelihood.name == "poisson":
+    if degree_corrected:
         rows, columns = refine_degree_corrected(csr, rows, columns, max_iter=EM_ITERATIONS)
     else:
         rows, columns, _ = refine_block_model(csr, rows, columns, likelihood=likelihood,

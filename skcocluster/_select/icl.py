@@ -5,10 +5,12 @@
 part, exact under symmetric Dirichlet(1/2) priors on the proportions, and the cells' part:
 
 - Bernoulli, Beta(1/2, 1/2) on each block probability: exact;
-- Poisson, the degree-corrected model ``A_ij ~ Poisson(d_i c_j omega_lq)`` with the row and
-  column totals ``d``, ``c`` plugged in and a Gamma(1/2, T/2) prior on each ``omega_lq``
-  (prior mean ``1/T``, ``T`` the matrix total: the rate of a matrix without structure):
-  exact given the totals;
+- Poisson, Gamma(1/2, 1/(2 m)) on each block rate (prior mean ``m``, the mean cell):
+  exact;
+- the degree-corrected Poisson model ``A_ij ~ Poisson(d_i c_j omega_lq)`` (non-negative
+  cells) with the row and column totals ``d``, ``c`` plugged in and a Gamma(1/2, T/2) prior
+  on each ``omega_lq`` (prior mean ``1/T``, ``T`` the matrix total: the rate of a matrix
+  without structure): exact given the totals;
 - Gaussian, one noise variance: the BIC form, the maximised log-likelihood less
   ``(L Q / 2) log(M P)``.
 
@@ -59,6 +61,19 @@ def bernoulli_cells(csr, row_labels, column_labels, shape, a=PRIOR_CONCENTRATION
     return float((betaln(ones + a, counts - ones + a) - betaln(a, a)).sum())
 
 
+def poisson_cells(csr, row_labels, column_labels, shape, a=PRIOR_CONCENTRATION):
+    """``log p(A | z, w)`` of the plain Poisson LBM, up to a constant.
+
+    ``lambda_lq ~ Gamma(a, a / m)`` (prior mean ``m``, the matrix's mean cell); a block of
+    sum ``S`` over ``n`` cells gives
+    ``a log(a / m) - log G(a) + log G(a + S) - (a + S) log(a / m + n)``.
+    """
+    sums, counts = block_statistics(csr, row_labels, column_labels, *shape)
+    rate = a / max(csr.sum() / (csr.shape[0] * csr.shape[1]), EPS)
+    return float((a * np.log(rate) - gammaln(a) + gammaln(a + sums)
+                  - (a + sums) * np.log(rate + counts)).sum())
+
+
 def degree_corrected_cells(csr, row_labels, column_labels, shape, a=PRIOR_CONCENTRATION):
     """``log p(A | z, w, d, c)`` of the degree-corrected Poisson LBM, up to a constant.
 
@@ -86,8 +101,8 @@ def gaussian_cells(csr, row_labels, column_labels, shape):
     return float(log_likelihood - 0.5 * shape[0] * shape[1] * np.log(n_cells))
 
 
-def icl(csr, row_labels, column_labels, shape, likelihood):
-    """The ICL of a hard partition under the block model of ``likelihood`` (module doc).
+def icl(csr, row_labels, column_labels, shape, likelihood, degree_corrected=False):
+    """The ICL of a hard partition under a block model (module docstring).
 
     Parameters
     ----------
@@ -97,6 +112,10 @@ def icl(csr, row_labels, column_labels, shape, likelihood):
     shape : tuple of (int, int)
         ``(L, Q)``: clusters of each side, empty ones included.
     likelihood : Likelihood or {'bernoulli', 'poisson', 'gaussian'}
+        The plain block model's cells.
+    degree_corrected : bool, default=False
+        Score the degree-corrected Poisson block model instead (non-negative cells; for
+        binary cells a Poisson approximation).
 
     Returns
     -------
@@ -104,8 +123,9 @@ def icl(csr, row_labels, column_labels, shape, likelihood):
         Higher is better.
     """
     likelihood = as_likelihood(likelihood)
-    cells = {"bernoulli": bernoulli_cells, "poisson": degree_corrected_cells,
-             "gaussian": gaussian_cells}[likelihood.name]
+    cells = degree_corrected_cells if degree_corrected else {
+        "bernoulli": bernoulli_cells, "poisson": poisson_cells,
+        "gaussian": gaussian_cells}[likelihood.name]
     return (membership_log_evidence(row_labels, shape[0])
             + membership_log_evidence(column_labels, shape[1])
             + cells(csr, row_labels, column_labels, shape))
