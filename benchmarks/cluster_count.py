@@ -64,6 +64,7 @@ PLANTED = {
                                    block_params=[[0.5, 0.1], [0.1, 0.5], [0.4, 0.4]]),
     "Bernoulli (4, 4) clear": dict(n_clusters=(4, 4), block_params=profiles(4, 4, 0.1, 0.4)),
     "Bernoulli (4, 3) weak": dict(n_clusters=(4, 3), block_params=profiles(4, 3, 0.1, 0.12)),
+    "Bernoulli (4, 3) weaker": dict(n_clusters=(4, 3), block_params=profiles(4, 3, 0.1, 0.1)),
     "Bernoulli (4, 4) degrees": dict(n_clusters=(4, 4), block_params=profiles(4, 4, 0.05, 0.2),
                                      row_degree_spread=0.6, column_degree_spread=0.6),
     "Bernoulli (6, 5) 1000 x 800": dict(n_rows=1000, n_cols=800, n_clusters=(6, 5),

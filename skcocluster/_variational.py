@@ -55,10 +55,19 @@ class VariationalCoclustering(BaseCoclustering):
 
     Parameters
     ----------
-    n_clusters : int or tuple of (int, int), default=3
+    n_clusters : int, tuple of (int, int) or 'auto', default=3
         ``k``: k row clusters and k column clusters, paired into k biclusters (column
         cluster k is the one row cluster k links to most). ``(L, Q)``: L row and Q column
-        clusters forming an L x Q checkerboard of biclusters.
+        clusters forming an L x Q checkerboard of biclusters. ``'auto'``: L and Q are
+        chosen before the variational model is fitted, as the pair of highest integrated
+        completed likelihood (ICL) of the latent block model (degree-corrected for
+        non-negative cells where row and column totals vary), searched on a greedy path
+        from (1, 1) with block-model EM fits from spectral k-means starts (at most 30
+        clusters per side); the variational model is then fitted once, and the biclusters are the
+        L x Q checkerboard. It costs seconds on a few thousand rows, a small part of a
+        fit; ``n_row_clusters_``, ``n_column_clusters_`` and ``cluster_count_scores_``
+        report the choice (user guide, "Choosing the number of clusters"). Not
+        available with ``n_facets > 1``.
     n_cell_clusters : int or None, default=None
         Number K of components of the per-cell latent's mixture; None takes L x Q.
     latent_dim : int, default=8
@@ -156,7 +165,7 @@ class VariationalCoclustering(BaseCoclustering):
         refinements on two (user guide, "Choosing between the two estimators").
         ``refined_from_`` says which was kept, and ``predict_proba`` /
         ``predict_column_proba`` then use the model that produced it; the embeddings,
-        ``transform``, ``score``, ``reconstruct`` and the cell memberships still come from
+        ``transform``, ``elbo``, ``reconstruct`` and the cell memberships still come from
         the VAEs, whose mixture attributes (``row_means_`` ...) are not refitted. False
         reports the variational partition.
     likelihood : {'auto', 'bernoulli', 'poisson', 'gaussian'}, default='auto'
@@ -244,6 +253,12 @@ class VariationalCoclustering(BaseCoclustering):
         Adjusted Rand index between the row (column) labels of every pair of facets.
         A ``ConvergenceWarning`` is raised when two facets' row partitions agree with an
         ARI of 0.9 or more (both with more than one cluster).
+    n_row_clusters_, n_column_clusters_ : int
+        Numbers of row and column clusters of the reported partition (with
+        ``n_clusters='auto'``, the chosen ones).
+    cluster_count_scores_ : dict of (int, int) to float
+        With ``n_clusters='auto'`` only: the ICL of every pair ``(L, Q)`` the search
+        scored (higher is better; the chosen pair has the highest).
     n_features_in_ : int
         Number of columns seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)

@@ -35,8 +35,13 @@ MAX_AUTO_CLUSTERS = 30
 PATIENCE = 2
 # k-means++ draws per candidate number of clusters (the one of least inertia is kept).
 KMEANS_DRAWS = 4
-# EM iterations that refine each candidate's start.
+# Rounds of the profile start: rows by their profiles over the column clusters, then the
+# columns by theirs over those row clusters.
+PROFILE_ROUNDS = 2
+# EM iterations that refine each candidate's start, stopped earlier once no membership
+# moves by more than EM_TOL (only the hard partition is scored).
 EM_ITERATIONS = 50
+EM_TOL = 1e-3
 
 
 @dataclass
@@ -87,12 +92,14 @@ class _Search:
     def candidate_starts(self, shape):
         """Start pairs at ``shape``: the spectral k-means pair, and rows clustered by their
         profile over the spectral column clusters, then columns by theirs over those row
-        clusters (:func:`profile_labels`)."""
+        clusters, ``PROFILE_ROUNDS`` times (:func:`profile_labels`)."""
         rows, columns = self.start(0, shape[0]), self.start(1, shape[1])
-        profile_rows = profile_labels(self.csr, columns, shape, self.degree_corrected,
-                                      self.seed)
-        profile_columns = profile_labels(self.csr_t, profile_rows, shape[::-1],
-                                         self.degree_corrected, self.seed)
+        profile_columns = columns
+        for _ in range(PROFILE_ROUNDS):
+            profile_rows = profile_labels(self.csr, profile_columns, shape,
+                                          self.degree_corrected, self.seed)
+            profile_columns = profile_labels(self.csr_t, profile_rows, shape[::-1],
+                                             self.degree_corrected, self.seed)
         return [(rows, columns), (profile_rows, profile_columns)]
 
     def score(self, shape):
@@ -212,15 +219,16 @@ def spectral_coordinates(csr, rank, real_valued, seed):
     return (u * s)[:, 1:] * row_scale[:, None], (vt.T * s)[:, 1:] * column_scale[:, None]
 
 
-def kmeans_labels(points, n_clusters, seed):
-    """k-means labels of ``points`` (n, d); one cluster: all zeros."""
+def kmeans_labels(points, n_clusters, seed, weights=None):
+    """k-means labels of ``points`` (n, d), optionally weighted; one cluster: all zeros."""
     if n_clusters == 1:
         return np.zeros(points.shape[0], dtype=np.int64)
     with warnings.catch_warnings():
         # Fewer distinct points than clusters (profiles over one column cluster, for
         # shares all equal) leave clusters empty: the ICL then ranks that start low.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return KMeans(n_clusters, n_init=KMEANS_DRAWS, random_state=seed).fit(points).labels_
+        kmeans = KMeans(n_clusters, n_init=KMEANS_DRAWS, random_state=seed)
+        return kmeans.fit(points, sample_weight=weights).labels_
 
 
 def profile_labels(csr, other_labels, shape, degree_corrected, seed):
@@ -242,11 +250,13 @@ def profile_labels(csr, other_labels, shape, degree_corrected, seed):
     labels : ndarray of int, shape (n,)
     """
     sums = np.asarray(csr @ one_hot(other_labels, shape[1]).toarray())
-    if degree_corrected:
-        profiles = sums / np.maximum(sums.sum(1, keepdims=True), EPS)
-    else:
+    if not degree_corrected:
         profiles = sums / np.maximum(np.bincount(other_labels, minlength=shape[1]), 1)
-    return kmeans_labels(profiles, shape[0], seed)
+        return kmeans_labels(profiles, shape[0], seed)
+    # A row's shares are as noisy as its total is small: weigh the rows by their totals.
+    totals = sums.sum(1)
+    return kmeans_labels(sums / np.maximum(totals, EPS)[:, None], shape[0], seed,
+                         weights=totals)
 
 
 def refined_labels(csr, row_labels, column_labels, shape, likelihood, degree_corrected):
@@ -254,8 +264,9 @@ def refined_labels(csr, row_labels, column_labels, shape, likelihood, degree_cor
     degree-corrected one) from the given labels."""
     rows, columns = np.eye(shape[0])[row_labels], np.eye(shape[1])[column_labels]
     if degree_corrected:
-        rows, columns = refine_degree_corrected(csr, rows, columns, max_iter=EM_ITERATIONS)
+        rows, columns = refine_degree_corrected(csr, rows, columns, max_iter=EM_ITERATIONS,
+                                                tol=EM_TOL)
     else:
         rows, columns, _ = refine_block_model(csr, rows, columns, likelihood=likelihood,
-                                              max_iter=EM_ITERATIONS)
+                                              max_iter=EM_ITERATIONS, tol=EM_TOL)
     return rows.argmax(1), columns.argmax(1)
