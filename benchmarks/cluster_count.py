@@ -20,7 +20,7 @@ Commands (timings under an exclusive lock on a shared machine)::
 
     flock -x /tmp/skc.lock python benchmarks/cluster_count.py --part planted --fit
     flock -x /tmp/skc.lock python benchmarks/cluster_count.py --part corpora \\
-        --data-dir ../shared/data
+        --data-dir ../shared/data [--corpus cstr classic3]
     flock -x /tmp/skc.lock python benchmarks/cluster_count.py --part grid-search
 """
 
@@ -129,12 +129,13 @@ def auto_fit(params):
                                                      model.column_labels_)
 
 
-def run_corpora(data_dir):
-    """The corpora table (module docstring)."""
+def run_corpora(data_dir, names):
+    """The corpora table (module docstring), for the corpora ``names``."""
     print("| corpus | shape | input | classes | chosen (L, Q) | pairs scored | row NMI | "
           "CPU s | wall s |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name, spec in CORPORA.items():
+    for name in names:
+        spec = CORPORA[name]
         path = os.path.join(data_dir, spec["file"])
         if not os.path.exists(path):
             print(f"| {name} | not found in {data_dir} |")
@@ -185,11 +186,12 @@ def main():
     parser.add_argument("--fit", action="store_true",
                         help="also time a default DeepLatentBlockCoclustering('auto') fit")
     parser.add_argument("--data-dir", default=os.path.join("..", "shared", "data"))
+    parser.add_argument("--corpus", nargs="+", choices=list(CORPORA), default=list(CORPORA))
     args = parser.parse_args()
     if args.part == "planted":
         run_planted(args.seeds, args.fit)
     elif args.part == "corpora":
-        run_corpora(args.data_dir)
+        run_corpora(args.data_dir, args.corpus)
     else:
         run_grid_search()
 

@@ -58,16 +58,12 @@ class VariationalCoclustering(BaseCoclustering):
     n_clusters : int, tuple of (int, int) or 'auto', default=3
         ``k``: k row clusters and k column clusters, paired into k biclusters (column
         cluster k is the one row cluster k links to most). ``(L, Q)``: L row and Q column
-        clusters forming an L x Q checkerboard of biclusters. ``'auto'``: L and Q are
-        chosen before the variational model is fitted, as the pair of highest integrated
-        completed likelihood (ICL) of the latent block model (degree-corrected for
-        non-negative cells where row and column totals vary), searched on a greedy path
-        from (1, 1) with block-model EM fits from spectral k-means starts (at most 30
-        clusters per side); the variational model is then fitted once, and the biclusters are the
-        L x Q checkerboard. It costs seconds on a few thousand rows, a small part of a
-        fit; ``n_row_clusters_``, ``n_column_clusters_`` and ``cluster_count_scores_``
-        report the choice (user guide, "Choosing the number of clusters"). Not
-        available with ``n_facets > 1``.
+        clusters forming an L x Q checkerboard of biclusters. ``'auto'``: L and Q of
+        highest ICL of the latent block model, found by block-model EM fits on a greedy
+        path from (1, 1), then the variational model is fitted once (the L x Q
+        checkerboard), as for :class:`DeepLatentBlockCoclustering`; seconds on a few
+        thousand rows. ``n_row_clusters_``, ``n_column_clusters_`` and
+        ``cluster_count_scores_`` report the choice. Refused with ``n_facets > 1``.
     n_cell_clusters : int or None, default=None
         Number K of components of the per-cell latent's mixture; None takes L x Q.
     latent_dim : int, default=8
