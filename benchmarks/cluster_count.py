@@ -6,7 +6,8 @@ Three parts (``--part``):
   without degree heterogeneity), several seeds each; for each, the ``(L, Q)`` the ICL
   search chooses, the truth, the pairs it scored and its CPU and wall seconds (the search
   alone, one thread). ``--fit`` also times a default ``DeepLatentBlockCoclustering('auto')``
-  fit on the first seed of each case, with the co-clustering ARI of its partition.
+  fit on the first seed of each case of at most 1e6 cells, with the co-clustering ARI of
+  its partition.
 * ``corpora``: the document x word corpora of ``--data-dir`` (``run_benchmarks.CORPORA``),
   binary (``X > 0``, the Bernoulli ICL) and raw (the degree-corrected Poisson ICL): the
   chosen ``(L, Q)`` against the number of document classes (columns have no truth), the row
@@ -84,6 +85,10 @@ PLANTED = {
 }
 
 
+# --fit fits the deep model on cases of at most this many cells (a short exclusive run).
+MAX_FIT_CELLS = 10 ** 6
+
+
 def timed_search(X, likelihood, seed):
     """The search's choice, with its CPU and wall seconds (one thread)."""
     csr = sp.csr_matrix(X)
@@ -112,8 +117,10 @@ def run_planted(seeds, fit):
         line = (f"| {name} | {params['n_rows']} x {params['n_cols']} | "
                 f"{tuple(params['n_clusters'])} | {', '.join(map(str, chosen))} | "
                 f"{min(scored)}-{max(scored)} | {np.mean(cpu):.2f} | {np.mean(wall):.2f} |")
-        if fit:
+        if fit and params["n_rows"] * params["n_cols"] <= MAX_FIT_CELLS:
             line += " %.1f | %.3f |" % auto_fit(params)
+        elif fit:
+            line += " - | - |"
         print(line, flush=True)
 
 
