@@ -61,8 +61,8 @@ class VariationalCoclustering(BaseCoclustering):
         clusters forming an L x Q checkerboard of biclusters. ``'auto'``: L and Q of
         highest ICL of the latent block model, found by block-model EM fits on a greedy
         path from (1, 1), then the variational model is fitted once (the L x Q
-        checkerboard), as for :class:`DeepLatentBlockCoclustering`; seconds on a few
-        thousand rows. ``n_row_clusters_``, ``n_column_clusters_`` and
+        checkerboard), as for :class:`DeepLatentBlockCoclustering` (whose docstring
+        gives its cost). ``n_row_clusters_``, ``n_column_clusters_`` and
         ``cluster_count_scores_`` report the choice. Refused with ``n_facets > 1``.
     n_cell_clusters : int or None, default=None
         Number K of components of the per-cell latent's mixture; None takes L x Q.
