@@ -3,15 +3,16 @@
 Each candidate ``(L, Q)`` gets a partition cheaply, from two starts: k-means of the rows
 (columns) on a truncated SVD of the matrix, and rows clustered by their profiles over the
 spectral column clusters, then columns by theirs over those row clusters. Each start is
-refined by the variational EM of the block model the ICL scores (the plain LBM; for
-Poisson data the degree-corrected one), and the hard partition of higher ICL
-(:func:`~skcocluster._select.icl.icl`) is kept. The candidates are visited on a greedy
-path from ``(1, 1)`` (sparsebm's model selection also grows the numbers from one cluster,
-by splits): each step scores ``(L + 1, Q)``, ``(L, Q + 1)`` and ``(L + 1, Q + 1)`` and
-moves to the best of them (the diagonal step matters: on a diagonal block matrix ``(2, 1)``
-explains nothing that ``(1, 1)`` does not); the path stops ``PATIENCE`` steps after the
-last improvement; then the neighbours of the best pair are scored until none is better
-(``docs/model.rst``, "Choosing the numbers of clusters").
+refined by the variational EM of the block model the ICL scores, and the hard partition of
+higher ICL (:func:`~skcocluster._select.icl.icl`) is kept. The candidates are visited on a
+greedy path from ``(1, 1)`` (sparsebm's model selection also grows the numbers from one
+cluster, by splits): each step scores ``(L + 1, Q)``, ``(L, Q + 1)`` and
+``(L + 1, Q + 1)`` and moves to the best of them (the diagonal step matters: on a diagonal
+block matrix ``(2, 1)`` explains nothing that ``(1, 1)`` does not); the path stops
+``PATIENCE`` steps after the last improvement; then the neighbours of the best pair are
+scored until none is better. For non-negative cells the degree-corrected block model is
+searched first, and the plain one only where it predicts held-out cells at least as well
+(:func:`_plain_predicts_better`; ``docs/model.rst``, "Choosing the numbers of clusters").
 """
 
 import time
@@ -79,6 +80,7 @@ class _Search:
         self.seed, self.embedding, self.ceiling = seed, embedding, ceiling
         self.starts = ({}, {})
         self.scores, self.partitions = {}, {}
+        self.best = None  # the chosen pair, once the path and the climb are done
 
     def start(self, side, n_clusters):
         """Spectral k-means labels of one side (0 rows, 1 columns) into ``n_clusters``."""
