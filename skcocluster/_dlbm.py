@@ -50,9 +50,9 @@ class DeepLatentBlockCoclustering(BaseCoclustering):
         from (1, 1) with block-model EM fits from spectral k-means starts (at most 30
         clusters per side); the deep model is then fitted once, and the biclusters are the
         L x Q checkerboard. It costs a few block-model EM fits per pair scored: about
-        a second on 300 x 200, 5 s on 1000 x 800, but from 4 s (cstr) to more than a
-        default fit (classic3 as ``X > 0``: about 80 CPU seconds) on the document
-        corpora, where it chooses many clusters (``benchmarks/README.md``);
+        a second on 300 x 200, 5 s on 1000 x 800, but on document corpora, where it
+        chooses many clusters, from 3 CPU seconds (cstr) to several times a default fit
+        (reviews as ``X > 0``: about 5 minutes; ``benchmarks/README.md``);
         ``n_row_clusters_``, ``n_column_clusters_`` and ``cluster_count_scores_``
         report the choice (user guide, "Choosing the number of clusters"). Not
         available with ``n_facets > 1``.
