@@ -3,10 +3,12 @@
 Choosing the number of clusters with GridSearchCV
 ===================================================
 
-:meth:`~skcocluster.DeepLatentBlockCoclustering.score` returns the evidence lower bound
-(ELBO) per cell of held-out rows under the fitted model: higher is better, and it can be
-compared between numbers of clusters. So :class:`~sklearn.model_selection.GridSearchCV`
-chooses ``n_clusters`` like any other hyper-parameter. Cross-validation splits the rows;
+:meth:`~skcocluster.DeepLatentBlockCoclustering.score` returns the log-likelihood per
+cell of held-out rows under the fitted latent block model, each row's cluster integrated
+out: higher is better, and it can be compared between numbers of clusters. So
+:class:`~sklearn.model_selection.GridSearchCV` chooses ``n_clusters`` like any other
+hyper-parameter (``n_clusters='auto'`` chooses them without cross-validation, by the ICL of
+the block model). Cross-validation splits the rows;
 every fold keeps all the columns, and the held-out rows are scored over them.
 
 The matrix has 3 planted row clusters and 3 planted column clusters.
@@ -52,7 +54,7 @@ print("chosen:", search.best_params_)
 for k, mean, std in zip(
     candidates, search.cv_results_["mean_test_score"], search.cv_results_["std_test_score"]
 ):
-    print(f"n_clusters={k}: held-out ELBO per cell {mean:.4f} +/- {std:.4f}")
+    print(f"n_clusters={k}: held-out log-likelihood per cell {mean:.4f} +/- {std:.4f}")
 
 # %%
 # The scores of each fold
@@ -60,8 +62,8 @@ for k, mean, std in zip(
 # The spread between folds (the rows held out differ) is larger than the differences
 # between 3, 4 and 5 clusters, but within a fold the comparison is paired: each line is
 # one fold. The score rises until the true number of clusters and then stays flat or
-# drops: extra clusters buy no likelihood and cost entropy. Prefer the smallest number of
-# clusters whose score is not clearly below the best one.
+# drops slightly: extra clusters predict nothing more and are estimated from fewer cells.
+# Prefer the smallest number of clusters whose score is not clearly below the best one.
 fold_scores = np.array(
     [search.cv_results_[f"split{i}_test_score"] for i in range(search.n_splits_)]
 )
@@ -70,7 +72,7 @@ for i, scores in enumerate(fold_scores):
     ax.plot(candidates, scores, marker="o", label=f"fold {i + 1}")
 ax.axvline(3, color="grey", linestyle=":", label="planted")
 ax.set_xlabel("n_clusters")
-ax.set_ylabel("held-out ELBO per cell (score)")
+ax.set_ylabel("held-out log-likelihood per cell (score)")
 ax.set_xticks(candidates)
 ax.legend()
 fig.tight_layout()

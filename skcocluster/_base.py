@@ -24,6 +24,8 @@ from ._likelihoods import resolve_likelihood
 from ._options.facets import check_facet_cluster_counts, cluster_counts
 from ._refine.partition import FittedPartition
 from ._refine.signal import finds_nothing
+from ._select.cluster_count import choose_cluster_counts
+from ._select.row_evidence import RowEvidence
 from ._threads import limits_threads
 from ._train.progress import Progress, StageClock
 
@@ -131,13 +133,14 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         self._check_parameters()
-        n_row_clusters, n_column_clusters, paired = self._check_n_clusters()
+        paired = self._check_n_clusters()
         csr = self._validated_matrix(X, reset=True)
-        check_facet_cluster_counts(csr.shape, self._facet_counts)
         self.n_rows_in_ = csr.shape[0]
         device = resolve_device(self.device)
         auxiliary_seed, restart_seeds = self._split_seeds(self._seeds(self.n_init + 1))
         clock = StageClock()
+        n_row_clusters, n_column_clusters = self._cluster_counts(csr, auxiliary_seed, clock)
+        check_facet_cluster_counts(csr.shape, self._facet_counts)
         with clock.stage("prepare"):
             prepared = self._prepare(csr, (n_row_clusters, n_column_clusters), row_graph,
                                      device, auxiliary_seed)
@@ -168,12 +171,28 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         """Checks of the parameters beyond their constraints (default: none)."""
 
     def _check_n_clusters(self):
-        """``(n_row_clusters, n_column_clusters, paired)`` of the reported partition.
+        """Whether the reported partition's biclusters pair row and column clusters.
 
-        Also sets ``_facet_counts``, the cluster counts of every facet.
+        Also sets ``_facet_counts``, the cluster counts of every facet (None for
+        ``n_clusters='auto'`` until :meth:`_cluster_counts` chooses them).
         """
         self._facet_counts, paired = cluster_counts(self.n_clusters, self.n_facets)
-        return (*self._facet_counts[0], paired)
+        return paired
+
+    def _cluster_counts(self, csr, seed, clock):
+        """``(n_row_clusters, n_column_clusters)`` of the reported partition.
+
+        With ``n_clusters='auto'`` they are chosen here, by the ICL of the block model
+        (:mod:`~skcocluster._select.cluster_count`), and the criterion of every pair
+        scored is kept in ``cluster_count_scores_``.
+        """
+        if self._facet_counts is None:
+            with clock.stage("cluster_count"):
+                choice = choose_cluster_counts(csr, self.likelihood_, seed)
+            self._facet_counts = [(choice.n_row_clusters, choice.n_column_clusters)]
+            self.cluster_count_scores_ = choice.scores
+        self.n_row_clusters_, self.n_column_clusters_ = self._facet_counts[0]
+        return self._facet_counts[0]
 
     def _split_seeds(self, seeds):
         """The auxiliary seed and the restarts' seeds among ``n_init + 1`` drawn seeds.
@@ -279,6 +298,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         self.row_labels_ = row_resp.argmax(1)
         self.column_labels_ = column_resp.argmax(1)
         self.block_probabilities_ = block
+        self._row_evidence = RowEvidence.fit(csr, row_resp, column_resp, self.likelihood_)
         n_row_clusters, n_column_clusters = row_resp.shape[1], column_resp.shape[1]
         if paired:
             row_ids = col_ids = range(n_row_clusters)
@@ -367,7 +387,7 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
         raise NotImplementedError
 
     def _score_rows(self, csr):
-        """The own model's bound per cell of new rows."""
+        """The own model's bound per cell of new rows (:meth:`elbo`)."""
         raise NotImplementedError
 
     def _expected_cells(self, rows, columns):
@@ -500,19 +520,45 @@ class BaseCoclustering(BiclusterMixin, TransformerMixin, BaseEstimator):
 
     @limits_threads
     def score(self, X, y=None):
-        """Evidence lower bound per cell of the rows of ``X`` under the fitted model.
+        """Log-likelihood per cell of the rows of ``X`` under the fitted latent block model.
 
-        Higher is better. It lets ``GridSearchCV`` compare numbers of clusters (or other
-        parameters) on held-out rows.
+        Each row's cluster is integrated out: ``log sum_l pi_l p(x_i | l)``, with the
+        proportions and block parameters of the reported partition estimated on the
+        training matrix and the columns in their reported clusters (the plain block model;
+        for Poisson cells the degree-corrected one). With too few clusters no block profile
+        fits the rows of a merged cluster and the score drops, so ``GridSearchCV`` over
+        ``n_clusters`` on held-out rows can choose the numbers of clusters (user guide,
+        "Choosing the number of clusters"). Higher is better. The deep model's own bound
+        is :meth:`elbo`.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_new_rows, n_columns)
+            New rows over the training columns.
         y : Ignored
 
         Returns
         -------
         score : float
+        """
+        check_is_fitted(self)
+        return self._row_evidence.score(self._validated_matrix(X, reset=False))
+
+    @limits_threads
+    def elbo(self, X):
+        """Evidence lower bound per cell of the rows of ``X`` under the fitted deep model.
+
+        Measures the latent-position model, not the partition: it barely changes with the
+        number of clusters (use :meth:`score` to choose them).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_new_rows, n_columns)
+            New rows over the training columns.
+
+        Returns
+        -------
+        elbo : float
         """
         check_is_fitted(self)
         return float(self._score_rows(self._validated_matrix(X, reset=False)))

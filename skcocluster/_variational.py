@@ -55,10 +55,15 @@ class VariationalCoclustering(BaseCoclustering):
 
     Parameters
     ----------
-    n_clusters : int or tuple of (int, int), default=3
+    n_clusters : int, tuple of (int, int) or 'auto', default=3
         ``k``: k row clusters and k column clusters, paired into k biclusters (column
         cluster k is the one row cluster k links to most). ``(L, Q)``: L row and Q column
-        clusters forming an L x Q checkerboard of biclusters.
+        clusters forming an L x Q checkerboard of biclusters. ``'auto'``: L and Q of
+        highest ICL of the latent block model, found by block-model EM fits on a greedy
+        path from (1, 1), then the variational model is fitted once (the L x Q
+        checkerboard), as for :class:`DeepLatentBlockCoclustering` (whose docstring
+        gives its cost). ``n_row_clusters_``, ``n_column_clusters_`` and
+        ``cluster_count_scores_`` report the choice. Refused with ``n_facets > 1``.
     n_cell_clusters : int or None, default=None
         Number K of components of the per-cell latent's mixture; None takes L x Q.
     latent_dim : int, default=8
@@ -157,7 +162,7 @@ class VariationalCoclustering(BaseCoclustering):
         refinements on two (user guide, "Choosing between the two estimators").
         ``refined_from_`` says which was kept, and ``predict_proba`` /
         ``predict_column_proba`` then use the model that produced it; the embeddings,
-        ``transform``, ``score``, ``reconstruct`` and the cell memberships still come from
+        ``transform``, ``elbo``, ``reconstruct`` and the cell memberships still come from
         the VAEs, whose mixture attributes (``row_means_`` ...) are not refitted. False
         reports the variational partition.
     likelihood : {'auto', 'bernoulli', 'poisson', 'gaussian'}, default='auto'
@@ -245,6 +250,12 @@ class VariationalCoclustering(BaseCoclustering):
         Adjusted Rand index between the row (column) labels of every pair of facets.
         A ``ConvergenceWarning`` is raised when two facets' row partitions agree with an
         ARI of 0.9 or more (both with more than one cluster).
+    n_row_clusters_, n_column_clusters_ : int
+        Numbers of row and column clusters of the reported partition (with
+        ``n_clusters='auto'``, the chosen ones).
+    cluster_count_scores_ : dict of (int, int) to float
+        With ``n_clusters='auto'`` only: the ICL of every pair ``(L, Q)`` the search
+        scored (higher is better; the chosen pair has the highest).
     n_features_in_ : int
         Number of columns seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -274,7 +285,8 @@ class VariationalCoclustering(BaseCoclustering):
     _refinement_stage = RefinementStage(own_name="variational", keep_own_if_inadequate=False)
 
     _parameter_constraints = {
-        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
+        "n_clusters": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list,
+                       StrOptions({"auto"})],
         "n_cell_clusters": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],
         "cell_latent_dim": [Interval(numbers.Integral, 1, None, closed="left")],

@@ -55,12 +55,12 @@ def test_sampled_training_reaches_the_exact_bound(exact_and_sampled):
     assert sampled.lower_bound_ == pytest.approx(exact.lower_bound_, rel=0.05)
 
 
-def test_sampled_score_estimates_the_exact_score(planted, exact_and_sampled):
+def test_sampled_elbo_estimates_the_exact_elbo(planted, exact_and_sampled):
     X, _, _ = planted
     _, sampled = exact_and_sampled
-    estimate = sampled.score(X)
-    assert estimate == sampled.score(X)  # a fixed seed: the same cells every call
-    exact = sampled.set_params(reconstruction="exact").score(X)
+    estimate = sampled.elbo(X)
+    assert estimate == sampled.elbo(X)  # a fixed seed: the same cells every call
+    exact = sampled.set_params(reconstruction="exact").elbo(X)
     sampled.set_params(reconstruction="sampled")
     assert estimate != exact  # it really samples...
     assert estimate == pytest.approx(exact, rel=0.02)  # ...and lands close

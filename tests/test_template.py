@@ -61,11 +61,14 @@ def test_restart_inits():
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda cls: cls.__name__)
 def test_cluster_counts_with_and_without_facets(cls):
     estimator = cls([3, (2, 5)], n_facets=2)
-    assert estimator._check_n_clusters() == (3, 4, True)
+    assert estimator._check_n_clusters() is True
     assert estimator._facet_counts == [(3, 4), (2, 5)]
     estimator = cls((2, 5))
-    assert estimator._check_n_clusters() == (2, 5, False)
+    assert estimator._check_n_clusters() is False
     assert estimator._facet_counts == [(2, 5)]
+    estimator = cls("auto")
+    assert estimator._check_n_clusters() is False  # chosen at fit, an L x Q checkerboard
+    assert estimator._facet_counts is None
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda cls: cls.__name__)

@@ -29,20 +29,29 @@ def cluster_counts(n_clusters, n_facets):
 
     Parameters
     ----------
-    n_clusters : int, tuple of (int, int) or list
-        With one facet, ``k`` or ``(L, Q)``
+    n_clusters : 'auto', int, tuple of (int, int) or list
+        With one facet, ``'auto'``, ``k`` or ``(L, Q)``
         (:func:`~skcocluster._data.validation.check_n_clusters`); with several, as
         :func:`facet_cluster_counts` reads it.
     n_facets : int
 
     Returns
     -------
-    counts : list of tuple of (int, int)
+    counts : list of tuple of (int, int) or None
         ``(n_row_clusters, n_column_clusters)`` of each facet; the first is the reported
-        partition's.
+        partition's. None for ``'auto'``: the fit chooses them from the data (an L x Q
+        checkerboard, unpaired).
     paired : bool
         Whether the reported partition's biclusters pair row and column clusters.
     """
+    if isinstance(n_clusters, str) and n_clusters == "auto":
+        if n_facets > 1:
+            raise ValueError(
+                f"n_clusters='auto' chooses the clusters of one partition; with "
+                f"n_facets={n_facets} give the numbers of every facet (an int, a pair "
+                "(L, Q) or a list with one entry per facet), e.g. chosen by a fit with "
+                "n_facets=1 and n_clusters='auto'.")
+        return None, False
     if n_facets == 1:
         n_rows, n_columns, paired = check_n_clusters(n_clusters)
         return [(n_rows, n_columns)], paired

@@ -39,10 +39,9 @@ def block_noise_variance(csr, row_resp, column_resp):
     return max(residual / (csr.shape[0] * csr.shape[1]), EPS)
 
 
-def side_memberships(csr, other_resp, proportions, natural, cumulant):
-    """Memberships of the rows of ``csr`` given the other side's memberships.
-
-    ``log gamma_il = log pi_l + sum_q [(A delta)_iq theta_lq - n_q psi_lq] + const``.
+def side_logits(csr, other_resp, proportions, natural, cumulant):
+    """``log pi_l + sum_q [(A delta)_iq theta_lq - n_q psi_lq]`` of every row and cluster:
+    the log joint of a row and its cluster, up to a term of the row alone.
 
     Parameters
     ----------
@@ -53,12 +52,23 @@ def side_memberships(csr, other_resp, proportions, natural, cumulant):
 
     Returns
     -------
-    resp : ndarray of shape (n, L)
+    logits : ndarray of shape (n, L)
     """
     linked = np.asarray(csr @ other_resp)
-    logits = (np.log(np.maximum(proportions, EPS))[None, :] + linked @ natural.T
-              - other_resp.sum(0)[None, :] @ cumulant.T)
-    return np.exp(log_softmax(logits, axis=1))
+    return (np.log(np.maximum(proportions, EPS))[None, :] + linked @ natural.T
+            - other_resp.sum(0)[None, :] @ cumulant.T)
+
+
+def side_memberships(csr, other_resp, proportions, natural, cumulant):
+    """Memberships of the rows of ``csr`` given the other side's memberships: the softmax
+    of :func:`side_logits` (same parameters).
+
+    Returns
+    -------
+    resp : ndarray of shape (n, L)
+    """
+    return np.exp(log_softmax(side_logits(csr, other_resp, proportions, natural, cumulant),
+                              axis=1))
 
 
 def _side_step(csr, row_resp, column_resp, likelihood):
@@ -181,8 +191,9 @@ def degree_corrected_parameters(csr, row_resp, column_resp):
     return omega, row_mass, column_mass
 
 
-def degree_corrected_memberships(csr, other_resp, proportions, omega, other_mass):
-    """Memberships of the rows of ``csr`` under the degree-corrected block model.
+def degree_corrected_logits(csr, other_resp, proportions, omega, other_mass):
+    """Log joint of each row of ``csr`` and each cluster under the degree-corrected block
+    model, up to a term of the row alone (``sum_j A_ij log(d_i c_j) - log A_ij!``).
 
     Parameters
     ----------
@@ -195,10 +206,21 @@ def degree_corrected_memberships(csr, other_resp, proportions, omega, other_mass
 
     Returns
     -------
-    resp : ndarray of shape (n, L)
+    logits : ndarray of shape (n, L)
     """
     degrees = np.asarray(csr.sum(axis=1)).ravel()
     linked = np.asarray(csr @ other_resp)
-    logits = (np.log(np.maximum(proportions, EPS))[None, :] + linked @ np.log(omega).T
-              - degrees[:, None] * (omega @ other_mass)[None, :])
-    return np.exp(log_softmax(logits, axis=1))
+    return (np.log(np.maximum(proportions, EPS))[None, :] + linked @ np.log(omega).T
+            - degrees[:, None] * (omega @ other_mass)[None, :])
+
+
+def degree_corrected_memberships(csr, other_resp, proportions, omega, other_mass):
+    """Memberships of the rows of ``csr`` under the degree-corrected block model: the
+    softmax of :func:`degree_corrected_logits` (same parameters).
+
+    Returns
+    -------
+    resp : ndarray of shape (n, L)
+    """
+    return np.exp(log_softmax(
+        degree_corrected_logits(csr, other_resp, proportions, omega, other_mass), axis=1))

@@ -35,11 +35,22 @@ def held_out_cells(csr, n_cells=N_HELD_OUT_CELLS, seed=HELD_OUT_SEED):
 
 
 def held_out_score(csr, likelihood, row_labels, column_labels, held_out):
-    """Mean log-likelihood of the held-out cells under the block models of a partition.
+    """Mean log-likelihood of the held-out cells under the block models of a partition:
+    the better of the plain and degree-corrected block models (:func:`held_out_scores`).
+    """
+    return max(held_out_scores(csr, likelihood, row_labels, column_labels, held_out))
+
+
+def held_out_scores(csr, likelihood, row_labels, column_labels, held_out):
+    """Mean log-likelihood of the held-out cells under each block model of a partition.
 
     Block parameters (and, for the degree-corrected model, row and column totals) are
-    estimated from the other cells. Returns the better of the plain and degree-corrected
-    block models (the plain one only, for Gaussian data).
+    estimated from the other cells.
+
+    Returns
+    -------
+    scores : list of float
+        The plain block model's, then (non-negative data only) the degree-corrected one's.
     """
     likelihood = as_likelihood(likelihood)
     rows, cols, values = held_out
@@ -65,7 +76,7 @@ def held_out_score(csr, likelihood, row_labels, column_labels, held_out):
                                            column_one_hot.T @ column_totals), EPS)
         expected = row_totals[rows] * column_totals[cols] * omega[r, c]
         scores.append(likelihood.mean_log_likelihood(values, expected))
-    return max(scores)
+    return scores
 
 
 def one_sided_score(csr, likelihood, labels, held_out):
