@@ -189,6 +189,11 @@ def _checked_estimator(n_clusters, params):
     estimator = DeepLatentBlockCoclustering(n_clusters, **params)
     estimator._validate_params()
     estimator._check_parameters()
+    estimator._check_n_clusters()
+    if estimator._facet_counts is None:  # n_clusters='auto' searches the whole matrix
+        raise ValueError("n_clusters='auto' is not available in a distributed fit: choose the "
+                         "numbers of clusters on a sample of the rows in one process "
+                         "(DeepLatentBlockCoclustering(n_clusters='auto')), then pass them.")
     return estimator
 
 
@@ -220,7 +225,7 @@ def _process_device(device, backend):
 def _fit(estimator, csr, reducer, n_local, device):
     """Prepare the shard and run the restarts; keep the best by the whole matrix's bound."""
     start = time.perf_counter()
-    n_row_clusters, n_column_clusters, _ = estimator._check_n_clusters()
+    n_row_clusters, n_column_clusters = estimator._facet_counts[0]
     seeds = reducer.broadcast(estimator._seeds(estimator.n_init + 1).astype(np.int64))
     auxiliary_seed, restart_seeds = estimator._split_seeds(seeds)
     data = prepare_shard(csr, reducer, estimator.hidden_dim, device, auxiliary_seed)

@@ -247,3 +247,8 @@ def test_the_sharded_svd_finds_the_leading_singular_vectors():
         cosines = np.linalg.svd(ours.T @ reference, compute_uv=False)
         np.testing.assert_allclose(cosines, 1.0, atol=1e-4)
     np.testing.assert_allclose(v.T @ v, np.eye(3), atol=1e-8)
+
+
+def test_automatic_cluster_counts_are_refused_by_name():
+    with pytest.raises(ValueError, match="n_clusters='auto'"):
+        fit_distributed(sp.csr_matrix(np.eye(4)), "auto", block_refinement=False)

@@ -26,6 +26,7 @@ from .._nn.optimizer import Adam
 from .._nn.vae import VariationalCoclusteringModule
 from .._objective.variational import objective_terms, reported_names, step_objective
 from .._objective.variational_step import StepContext
+from .._parallel.reducer import IDENTITY
 from .._start.mixtures import start_mixtures
 from .._start.variational import build_model, pretrain_cells, pretrain_side
 from .callbacks import Callback, any_should_stop
@@ -146,12 +147,16 @@ class JointState:
     progress : Progress
     history : list of float
         J per cell of the epochs so far.
+    reducers : tuple of two Reducer
+        Sums over the rows and over the columns for the stopping rule: the identity, since
+        the variational model trains in one process.
     """
 
     model: VariationalCoclusteringModule
     ctx: StepContext
     progress: object
     history: list = field(default_factory=list)
+    reducers: tuple = (IDENTITY, IDENTITY)
 
     @property
     def epoch(self):
