@@ -122,7 +122,9 @@ def run_sharded(n_processes, paths, args):
                paths["matrix"], "--n-clusters", str(N_CLUSTERS), "--output", paths["labels"],
                "--stats", paths["stats"], "--device", args.device]
     before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, env=_env())
+    done = subprocess.run(command, capture_output=True, text=True, env=_env())
+    if done.returncode != 0:
+        sys.exit(f"the sharded fit failed ({done.returncode}):\n{done.stderr[-4000:]}")
     with open(paths["stats"]) as handle:
         return json.load(handle), _seconds(started, before)
 

@@ -139,8 +139,8 @@ def fit_distributed(X_shard, n_clusters=3, *, group=None, **params):
         Other parameters of :class:`~skcocluster.DeepLatentBlockCoclustering` (their
         defaults are its defaults). ``device='cuda'`` trains on the current CUDA device
         (set it per process with ``torch.cuda.set_device``) and needs the ``nccl``
-        backend, ``device='cpu'`` the ``gloo`` backend (``'auto'`` picks the GPU where
-        there is one); ``random_state=None`` draws the seeds on process 0. Not supported:
+        backend, ``device='cpu'`` the ``gloo`` backend (``'auto'`` takes the device of the
+        group's backend); ``random_state=None`` draws the seeds on process 0. Not supported:
         ``block_refinement=True`` (pass False), ``clustering='module'``,
         ``graph_weight > 0``, ``n_facets > 1``, ``likelihood='gaussian'``.
 
@@ -210,8 +210,11 @@ def _agreed_likelihood(csr, likelihood, reducer):
 def _process_device(device, backend):
     """This process's training device: the current CUDA device for 'cuda'.
 
-    The collectives run where the data are: nccl needs a CUDA device, gloo the CPU.
+    The collectives run where the data are: nccl needs a CUDA device, gloo the CPU; so
+    'auto' means the device of the group's backend (not whether this machine has a GPU).
     """
+    if isinstance(device, str) and device == "auto":
+        device = "cuda" if backend == "nccl" else "cpu"
     device = resolve_device(device)
     if (device.type == "cuda") != (backend == "nccl"):
         raise ValueError(f"device={str(device)!r} does not suit the {backend!r} backend of "
@@ -277,7 +280,7 @@ def _peak_rss_mb():
 
 
 def main(argv=None):
-    """Command line of ``torchrun ... -m skcocluster.distributed``: load, fit, write labels.
+    """The command line run by ``torchrun -m skcocluster.distributed``: load, fit, write labels.
 
     Parameters
     ----------

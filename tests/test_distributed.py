@@ -252,3 +252,12 @@ def test_the_sharded_svd_finds_the_leading_singular_vectors():
 def test_automatic_cluster_counts_are_refused_by_name():
     with pytest.raises(ValueError, match="n_clusters='auto'"):
         fit_distributed(sp.csr_matrix(np.eye(4)), "auto", block_refinement=False)
+
+
+def test_auto_device_follows_the_backend():
+    # gloo trains on the CPU even on a machine with a GPU (the default device='auto').
+    from skcocluster.distributed import _process_device
+
+    assert _process_device("auto", "gloo") == torch.device("cpu")
+    with pytest.raises(ValueError, match="does not suit the 'nccl' backend"):
+        _process_device("cpu", "nccl")
