@@ -206,7 +206,7 @@ class _AllReduceSum(torch.autograd.Function):
     @staticmethod
     def forward(ctx, tensor, group):
         ctx.group = group
-        total = tensor.clone()
+        total = tensor.contiguous().clone()  # nccl needs contiguous tensors
         dist.all_reduce(total, group=group)
         return total
 
@@ -236,14 +236,15 @@ class ProcessGroupReducer(Reducer):
 
     def sum(self, tensor):
         if not torch.is_grad_enabled() or not tensor.requires_grad:
-            total = tensor.detach().clone()
+            total = tensor.detach().contiguous().clone()  # nccl needs contiguous tensors
             dist.all_reduce(total, group=self.group)
             return total
         return _AllReduceSum.apply(tensor, self.group)
 
     def sum_array(self, array):
         # a copy: the all-reduce is in place, the caller's array stays its own part
-        tensor = torch.tensor(np.asarray(array, dtype=np.float64), device=_collective_device())
+        tensor = torch.tensor(np.ascontiguousarray(array, dtype=np.float64),
+                              device=_collective_device())
         dist.all_reduce(tensor, group=self.group)
         return tensor.cpu().numpy()
 
