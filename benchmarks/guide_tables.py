@@ -39,7 +39,7 @@ def _mean_std(values):
     mean = sum(values) / len(values)
     std = (math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
            if len(values) > 1 else 0.0)
-    return [round(mean, 4), round(std, 4), len(values)]
+    return [round(mean, 6), round(std, 6), len(values)]
 
 
 def summarise(records):

@@ -20,3 +20,14 @@ def test_each_file_quotes_the_figure_as_recorded(figure):
         text = (ROOT / name).read_text(encoding="utf-8")
         assert figure["text"] in text, f"{name} no longer quotes {figure['name']}: " \
                                        f"{figure['text']!r}"
+
+
+def test_the_user_guide_tables_are_those_of_the_benchmark_results():
+    # docs/tables/*.txt are written by benchmarks/guide_tables.py from headline.json.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "guide_tables", ROOT / "benchmarks" / "guide_tables.py")
+    guide_tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(guide_tables)
+    guide_tables.main(["--check"])  # exits with a message when a table is stale
