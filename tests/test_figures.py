@@ -31,3 +31,16 @@ def test_the_user_guide_tables_are_those_of_the_benchmark_results():
     guide_tables = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(guide_tables)
     guide_tables.main(["--check"])  # exits with a message when a table is stale
+
+
+def test_every_timed_or_sized_figure_of_the_readme_is_recorded():
+    # A figure with a unit in README.rst (seconds, minutes, MB, GB) must be one of
+    # figures.json's, so that it cannot go stale unnoticed.
+    import re
+
+    recorded = " ".join(figure["text"] for figure in FIGURES["figures"])
+    readme = (ROOT / "README.rst").read_text(encoding="utf-8")
+    for number in re.findall(r"(\d+(?:\.\d+)?) ?(?:s|MB|GB|minutes|seconds)\b", readme):
+        alone = rf"(?<![\d.]){re.escape(number)}(?![\d.]\d)"  # not part of another number
+        assert re.search(alone, recorded), \
+            f"README.rst quotes {number} with a unit; record it in benchmarks/figures.json"
