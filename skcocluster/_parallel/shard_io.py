@@ -7,13 +7,16 @@ Market ``.mtx`` files (coordinate format) are read in chunks of lines, keeping t
 shard's entries.
 """
 
+import itertools
 import zipfile
 
 import numpy as np
 import scipy.sparse as sp
 
-# Entries read per chunk (text lines of a .mtx file, array items of a .npz member).
+# Array items of a .npz member read per chunk.
 CHUNK = 1 << 22
+# Lines of a Matrix Market file parsed at a time.
+MTX_LINES = 1 << 18
 
 
 def row_bounds(n_rows, rank, world_size):
@@ -105,8 +108,6 @@ def read_mtx_rows(path, start, stop):
     shape : tuple of int
         The whole matrix's.
     """
-    import pandas as pd
-
     with open(path) as handle:
         banner = handle.readline().lower().split()
         if len(banner) < 4 or banner[2] != "coordinate" or banner[-1] != "general":
@@ -117,9 +118,11 @@ def read_mtx_rows(path, start, stop):
         n_rows, n_cols, _ = (int(n) for n in line.split())
         pattern = banner[3] == "pattern"
         parts = []
-        for chunk in pd.read_csv(handle, sep=r"\s+", header=None, comment="%",
-                                 chunksize=CHUNK, dtype=np.float64):
-            chunk = chunk.to_numpy()
+        # numpy alone (pandas is no dependency of the package), a block of lines at a time
+        for lines in iter(lambda: list(itertools.islice(handle, MTX_LINES)), []):
+            chunk = np.loadtxt(lines, comments="%", ndmin=2, dtype=np.float64)
+            if chunk.size == 0:
+                continue
             rows = chunk[:, 0].astype(np.int64) - 1
             keep = (rows >= start) & (rows < stop)
             values = np.ones(keep.sum()) if pattern else chunk[keep, 2]
