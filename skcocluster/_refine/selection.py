@@ -12,6 +12,9 @@ Candidates, each a pair of row and column memberships:
   deep LBM's own bound merges;
 - that starting partition as it is (never empty: a last resort).
 
+A refinement that empties a cluster has it filled by splitting the largest cluster
+(:mod:`.repair`), so that a partition good elsewhere is not lost to one absorbed cluster.
+
 They are compared on one criterion: first, whether they fill every cluster asked for;
 then how well the partition predicts cells held out from the estimation of its block
 parameters (a fixed random sample of cells), under the plain block model or, for
@@ -42,6 +45,7 @@ import numpy as np
 from .._likelihoods import as_likelihood
 from .block_em import block_noise_variance, refine_block_model, refine_degree_corrected
 from .held_out import block_model_is_adequate, held_out_cells, held_out_score
+from .repair import fill_empty_clusters
 
 # The models that give the memberships of new rows or columns: the estimator's own, the
 # plain block model and the degree-corrected one.
@@ -88,6 +92,12 @@ def fills_all_clusters(resp):
     return np.unique(resp.argmax(1)).size == resp.shape[1]
 
 
+def filled_partition(csr, csr_t, rows, columns, non_negative):
+    """A refined partition with its empty clusters filled (:mod:`.repair`), rows first."""
+    rows = fill_empty_clusters(csr, rows, columns, non_negative)
+    return rows, fill_empty_clusters(csr_t, columns, rows, non_negative)
+
+
 def candidates(csr, likelihood, deep, start=None, own_name="deep"):
     """Every candidate partition (see the module docstring).
 
@@ -107,16 +117,24 @@ def candidates(csr, likelihood, deep, start=None, own_name="deep"):
     candidates : list of Candidate
     """
     likelihood = as_likelihood(likelihood)
+    csr_t = csr.T.tocsr()
+
+    def filled(rows, columns):
+        return filled_partition(csr, csr_t, rows, columns, likelihood.non_negative)
+
     out = [Candidate(own_name, *deep, OWN_MODEL)]
     sources = [(own_name, deep)] + ([("start", start)] if start is not None else [])
     for source, (rows, columns) in sources:
-        refined_rows, refined_columns, noise_var = refine_block_model(
+        refined_rows, refined_columns, _ = refine_block_model(
             csr, rows, columns, likelihood=likelihood)
+        refined_rows, refined_columns = filled(refined_rows, refined_columns)
+        noise_var = block_noise_variance(csr, refined_rows, refined_columns) if (
+            likelihood.has_noise_variance) else 1.0
         out.append(Candidate(f"{source} + block EM", refined_rows, refined_columns,
                              BLOCK_MODEL, noise_var))
         if likelihood.non_negative:
             out.append(Candidate(f"{source} + degree-corrected EM",
-                                 *refine_degree_corrected(csr, rows, columns),
+                                 *filled(*refine_degree_corrected(csr, rows, columns)),
                                  DEGREE_CORRECTED_MODEL))
     if start is not None:
         out.append(Candidate("start", *start, BLOCK_MODEL,
