@@ -12,8 +12,8 @@ Candidates, each a pair of row and column memberships:
   deep LBM's own bound merges;
 - that starting partition as it is (never empty: a last resort).
 
-A refinement that empties a cluster has it filled by splitting the largest cluster
-(:mod:`.repair`), so that a partition good elsewhere is not lost to one absorbed cluster.
+A refinement that empties a cluster has it filled by splitting the cluster whose split
+gains most (:mod:`.repair`), so that a partition good elsewhere is not lost to one absorbed cluster.
 
 They are compared on one criterion: first, whether they fill every cluster asked for;
 then how well the partition predicts cells held out from the estimation of its block
@@ -92,12 +92,6 @@ def fills_all_clusters(resp):
     return np.unique(resp.argmax(1)).size == resp.shape[1]
 
 
-def filled_partition(csr, csr_t, rows, columns, non_negative):
-    """A refined partition with its empty clusters filled (:mod:`.repair`), rows first."""
-    rows = fill_empty_clusters(csr, rows, columns, non_negative)
-    return rows, fill_empty_clusters(csr_t, columns, rows, non_negative)
-
-
 def candidates(csr, likelihood, deep, start=None, own_name="deep"):
     """Every candidate partition (see the module docstring).
 
@@ -117,10 +111,9 @@ def candidates(csr, likelihood, deep, start=None, own_name="deep"):
     candidates : list of Candidate
     """
     likelihood = as_likelihood(likelihood)
-    csr_t = csr.T.tocsr()
 
     def filled(rows, columns):
-        return filled_partition(csr, csr_t, rows, columns, likelihood.non_negative)
+        return fill_empty_clusters(csr, rows, columns, likelihood)
 
     out = [Candidate(own_name, *deep, OWN_MODEL)]
     sources = [(own_name, deep)] + ([("start", start)] if start is not None else [])
