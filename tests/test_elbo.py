@@ -7,7 +7,8 @@ import torch
 from scipy import stats
 
 from skcocluster._data.device import cell_data
-from skcocluster._objective.reconstruction import gaussian_noise_variance, reconstruction_term
+from skcocluster._objective.reconstruction import (_sampled_all_cells, gaussian_noise_variance,
+                                                  reconstruction_term)
 from skcocluster._nn.decoders import LatentPositionDecoder
 from skcocluster._likelihoods import make_likelihood
 
@@ -108,6 +109,25 @@ def test_sampled_gradient_is_unbiased(n_sampled):
         error = (sampled.mean(0) - exact_grad).abs()
         assert torch.all(error < 4 * sampled.std(0) / np.sqrt(len(draws)) + 1e-4)
         assert torch.any(sampled.std(0) > 0)
+
+
+@pytest.mark.parametrize("n_sampled", SAMPLE_SIZES)
+def test_sampled_term_in_chunks_is_the_same_sum(n_sampled):
+    # the same drawn cells visited in chunks of 1 or 4 cells give the value and every
+    # gradient of one pass over all of them
+    decoder, rows, cols = model_parts(True)
+    like = make_likelihood("poisson")
+    results = []
+    for chunk_cells in (10 ** 6, 4, 1):
+        generator = torch.Generator().manual_seed(3)
+        results.append(_sampled_all_cells(decoder, like, rows.detach(), cols.detach(),
+                                          n_sampled, generator, True, chunk_cells))
+    whole_value, whole_grads = results[0]
+    for value, grads in results[1:]:
+        assert value.item() == pytest.approx(whole_value.item(), rel=1e-5)
+        assert grads.keys() == whole_grads.keys()
+        for name, grad in grads.items():
+            torch.testing.assert_close(grad, whole_grads[name], rtol=1e-5, atol=1e-5)
 
 
 def test_gaussian_noise_variance_is_the_mean_squared_residual():

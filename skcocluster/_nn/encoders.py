@@ -150,10 +150,14 @@ class BipartiteGNNEncoder(nn.Module):
         (the square-root degrees, singular value 1) dwarfs every informative one, and all
         positions start on top of each other.
         """
+        shared = propagated_var is propagated
         if centres is None:
-            centres = (self.reducers[0].mean(propagated), self.reducers[0].mean(propagated_var))
+            centre = self.reducers[0].mean(propagated)
+            centres = (centre, centre if shared else self.reducers[0].mean(propagated_var))
         features = (propagated - centres[0]) * self.feature_scale
-        features_var = (propagated_var - centres[1]) * self.feature_scale
+        # a shared first layer's heads read the same features: one (n, h) tensor, not two
+        features_var = (features if shared and centres[1] is centres[0]
+                        else (propagated_var - centres[1]) * self.feature_scale)
         mean = features @ self.mean_head
         log_var = (features_var @ self.var_head).squeeze(1) + self.var_bias
         return mean, torch.clamp(log_var, min=self.log_var_floor)
@@ -168,11 +172,12 @@ class BipartiteGNNEncoder(nn.Module):
         centres : tuple of two Tensors of shape (hidden_dim,)
         """
         hidden = self.hidden(operator_in, operator_out)
-        hidden_var = hidden if self.first_layer_var is None else self.hidden(
-            operator_in, operator_out, self.first_layer_var)
-        centres = (self.reducers[0].mean(self.second_hop(operator_out, hidden)),
-                   self.reducers[0].mean(self.second_hop(operator_out, hidden_var)))
-        return hidden, hidden_var, centres
+        centre = self.reducers[0].mean(self.second_hop(operator_out, hidden))
+        if self.first_layer_var is None:
+            return hidden, hidden, (centre, centre)
+        hidden_var = self.hidden(operator_in, operator_out, self.first_layer_var)
+        return hidden, hidden_var, (centre, self.reducers[0].mean(
+            self.second_hop(operator_out, hidden_var)))
 
     @torch.no_grad()
     def calibrate_scale(self, operator_in, operator_out):

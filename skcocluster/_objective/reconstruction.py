@@ -17,6 +17,10 @@ import torch
 from .._nn.encoders import propagate
 from .terms import ObjectiveTerm
 
+# Cells per chunk of the sampled all-cells sum: its temporaries (the gathered differences,
+# D floats a cell) stay a few MiB however many cells are drawn.
+SAMPLED_CHUNK_CELLS = 2 ** 18
+
 
 def sample_positions(mean, log_var, generator):
     """One reparameterised draw ``mean + sigma * eps`` of isotropic Gaussian positions."""
@@ -183,14 +187,16 @@ def _exact_all_cells(decoder, likelihood, row_positions, column_positions, chunk
 
 
 def _sampled_all_cells(decoder, likelihood, row_positions, column_positions, n_sampled_cells,
-                       generator, need_grads):
+                       generator, need_grads, chunk_cells=SAMPLED_CHUNK_CELLS):
     """Unbiased estimate of the all-cells sum from uniformly drawn cells, and its gradients.
 
     With at least as many cells as rows, every row gets the same number of cells, in
     uniformly drawn columns (a sample stratified by row: lower variance, and the row side
     needs neither a gather nor a scatter); with fewer, the cells are drawn uniformly. As
     for the exact sum, the gradient is written out (``index_add`` over the drawn cells),
-    which is several times faster than autograd's backward of the gathers.
+    which is several times faster than autograd's backward of the gathers. The cells are
+    drawn at once but visited in chunks of about ``chunk_cells`` (:func:`_sampled_chunks`),
+    so the per-cell temporaries stay a few MiB whatever the sample's size.
     """
     n_rows, n_cols = row_positions.shape[0], column_positions.shape[0]
     device = row_positions.device
@@ -203,37 +209,60 @@ def _sampled_all_cells(decoder, likelihood, row_positions, column_positions, n_s
         rows = torch.randint(n_rows, (n_sampled_cells,), generator=generator, device=device)
         cols = torch.randint(n_cols, (n_sampled_cells,), generator=generator, device=device)
         weight = (n_rows * n_cols) / n_sampled_cells
+    value = torch.zeros((), device=device)
+    grads = None if not need_grads else {
+        "rows": torch.zeros_like(row_positions), "cols": torch.zeros_like(column_positions),
+        "alpha": torch.zeros((), device=device),
+        "row_offset": torch.zeros(n_rows, device=device),
+        "column_offset": torch.zeros(n_cols, device=device)}
     with torch.no_grad():
-        # The differences are gathered once and serve both the logits and the gradient:
-        # at a few million cells the gathers cost more than the arithmetic.
-        row_part = row_positions[:, None, :] if per_row >= 1 else row_positions[rows]
-        diff = row_part - column_positions[cols]
-        logits = decoder.logits_from_differences(diff, rows, cols)
-        value = weight * likelihood.all_cells(logits).sum()
-        if not need_grads:
-            return value, None
-        slope = weight * likelihood.all_cells_grad(logits)  # d value / d logit, per cell
-        # d logit / d X_i = -2 (X_i - Y_j) and d logit / d Y_j = +2 (X_i - Y_j)
-        pull = diff.mul_((2.0 * slope)[..., None])
-        grads = {"cols": _scatter_sum(pull, cols, n_cols),
-                 "alpha": slope.sum(),
-                 "column_offset": _scatter_sum(slope, cols, n_cols)}
-        if per_row >= 1:
-            grads["rows"] = -pull.sum(1)
-            grads["row_offset"] = slope.sum(1)
-        else:
-            grads["rows"] = -_scatter_sum(pull, rows, n_rows)
-            grads["row_offset"] = _scatter_sum(slope, rows, n_rows)
+        for part, chunk_rows, chunk_cols in _sampled_chunks(rows, cols, per_row >= 1,
+                                                                 chunk_cells):
+            # The differences are gathered once and serve both the logits and the
+            # gradient: at a few million cells the gathers cost more than the arithmetic.
+            row_part = (row_positions[part, None, :] if per_row >= 1
+                        else row_positions[chunk_rows])
+            diff = row_part - column_positions[chunk_cols]
+            logits = decoder.logits_from_differences(diff, chunk_rows, chunk_cols)
+            value += weight * likelihood.all_cells(logits).sum()
+            if need_grads:
+                _add_sampled_grads(grads, diff, weight * likelihood.all_cells_grad(logits),
+                                   part if per_row >= 1 else chunk_rows, chunk_cols)
     return value, grads
 
 
-def _scatter_sum(values, index, size):
-    """``out[k] = sum of values[c] over the cells c with index[c] == k``, for ``size`` ks."""
-    flat_index = index.reshape(-1)
-    flat_values = values.reshape(flat_index.shape[0], *values.shape[index.dim():])
-    out = torch.zeros((size, *flat_values.shape[1:]), dtype=values.dtype,
-                      device=values.device)
-    return out.index_add_(0, flat_index, flat_values)
+def _sampled_chunks(rows, cols, stratified, chunk_cells=SAMPLED_CHUNK_CELLS):
+    """The drawn cells in chunks: ``(part, rows, cols)`` of about ``chunk_cells`` cells each.
+
+    Stratified (``cols`` of shape (M, per_row)): ``part`` is a slice of rows and ``rows``
+    the matching (n, 1) indices; uniform: ``part`` is a slice of the cells.
+    """
+    per_row = cols.shape[1] if stratified else 1
+    step = max(1, chunk_cells // per_row)
+    for start in range(0, cols.shape[0], step):
+        part = slice(start, min(start + step, cols.shape[0]))
+        yield part, rows[part], cols[part]
+
+
+def _add_sampled_grads(grads, diff, slope, row_part, cols):
+    """Add one chunk's gradients of the sampled sum (``slope``: d value / d logit, per cell).
+
+    ``row_part`` is a slice of rows (stratified cells, ``slope`` of shape (n, per_row)) or
+    the cells' row indices (uniform cells). The sums over cells are ``index_add`` into
+    the whole gradients, in the order of the cells.
+    """
+    flat_cols = cols.reshape(-1)
+    # d logit / d X_i = -2 (X_i - Y_j) and d logit / d Y_j = +2 (X_i - Y_j)
+    pull = diff.mul_((2.0 * slope)[..., None])
+    grads["cols"].index_add_(0, flat_cols, pull.reshape(flat_cols.shape[0], -1))
+    grads["column_offset"].index_add_(0, flat_cols, slope.reshape(-1))
+    grads["alpha"] += slope.sum()
+    if isinstance(row_part, slice):
+        grads["rows"][row_part] = -pull.sum(1)
+        grads["row_offset"][row_part] = slope.sum(1)
+    else:
+        grads["rows"].index_add_(0, row_part, pull, alpha=-1.0)
+        grads["row_offset"].index_add_(0, row_part, slope)
 
 
 def _inject(value, inputs, grads):
