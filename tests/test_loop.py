@@ -227,6 +227,24 @@ def test_positions_settled_stops_when_the_kmeans_partition_stops_moving():
     assert rule.should_stop(_positions_state(29, shifted, shifted))
 
 
+def test_positions_settled_stops_once_the_agreement_stops_improving():
+    from skcocluster._train.stopping import PositionsSettled
+
+    # Positions redrawn every window: the partitions never agree, and the rule stops once
+    # `patience` windows have passed without a better agreement than the best so far.
+    rng = np.random.default_rng(0)
+    rule = PositionsSettled((3, 3), seed=0, min_ari=0.95, window=10, patience=3)
+    windows = 0
+    while not rule.should_stop(_positions_state(
+            10 * windows + 9, rng.normal(size=(90, 2)).astype(np.float32),
+            rng.normal(size=(90, 2)).astype(np.float32))):
+        windows += 1
+        assert windows < 30
+    assert rule.best < 0.95 and rule.since_best == 3
+    # a first record, at least one agreement that is the best so far, then three without
+    assert windows >= 4
+
+
 def test_adam_falls_back_to_the_per_tensor_update_without_a_fused_kernel(monkeypatch):
     from skcocluster._nn.optimizer import Adam
 

@@ -129,7 +129,8 @@ def pretrain(model, data, config, generator, progress, seed=0):
     """Train encoders and decoder as a graph autoencoder, until the positions settle.
 
     At most ``pretrain_epochs`` epochs; it stops earlier once the k-means partition of the
-    positions no longer moves (:class:`~skcocluster._train.stopping.PositionsSettled`).
+    positions no longer moves, or no longer settles further
+    (:class:`~skcocluster._train.stopping.PositionsSettled`).
 
     Parameters
     ----------

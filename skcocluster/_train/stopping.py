@@ -76,6 +76,9 @@ SETTLED_LABEL_SHARE = 0.003
 # Smallest ARI between the k-means partitions of the positions at the ends of two windows
 # of pretraining, on each side, for the positions to count as settled.
 SETTLED_POSITIONS_ARI = 0.98
+# Windows of pretraining without a new best agreement after which the positions count as
+# settled as far as they will (see PositionsSettled).
+SETTLING_PATIENCE = 5
 
 
 class LabelsSettled(Callback):
@@ -125,14 +128,18 @@ class LabelsSettled(Callback):
 
 
 class PositionsSettled(Callback):
-    """Stop pretraining once the k-means partition of the positions has settled.
+    """Stop pretraining once the k-means partition of the positions has settled, or has
+    stopped settling further.
 
     At the end of each window of epochs, k-means clusters each side's posterior means,
     started from the centres it found at the end of the window before (so that its labels
-    follow the positions rather than the draw); pretraining stops when, on both sides,
-    the partition agrees with the one before by an ARI of at least ``min_ari``. What
-    follows pretraining is a k-means start on those positions: once their k-means
-    partition no longer moves, further epochs do not change where the model starts.
+    follow the positions rather than the draw), and the partition's agreement with the one
+    before is the smaller of the two sides' ARIs. Pretraining stops when it reaches
+    ``min_ari``: what follows pretraining is a k-means start on those positions, and once
+    their k-means partition no longer moves, further epochs do not change where the model
+    starts. Where the positions keep drifting at a floor (many rarely observed columns of
+    a large sparse matrix), it also stops when the agreement has not beaten its best for
+    ``patience`` windows: further epochs would not settle the start either.
 
     Parameters
     ----------
@@ -142,18 +149,24 @@ class PositionsSettled(Callback):
         Seeds the first k-means++ draw.
     min_ari : float, default=SETTLED_POSITIONS_ARI
     window : int, default=STOPPING_WINDOW
+    patience : int, default=SETTLING_PATIENCE
+        Windows without a new best agreement before pretraining stops.
     """
 
     def __init__(self, n_clusters, seed, min_ari=SETTLED_POSITIONS_ARI,
-                 window=STOPPING_WINDOW):
+                 window=STOPPING_WINDOW, patience=SETTLING_PATIENCE):
         self.n_clusters = n_clusters
         self.seed = seed
         self.min_ari = min_ari
         self.window = window
+        self.patience = patience
         self.previous = None
+        self.best = -np.inf
+        self.since_best = 0
 
     def should_stop(self, state):
-        """Whether both sides' k-means partitions agree with the window before.
+        """Whether both sides' k-means partitions agree with the window before, or their
+        agreement has stopped improving.
 
         Parameters
         ----------
@@ -172,9 +185,14 @@ class PositionsSettled(Callback):
         previous, self.previous = self.previous, fits
         if previous is None:
             return False
-        return state.reducers[0].agree(all(
-            adjusted_rand_score(old.labels_, new.labels_) >= self.min_ari
-            for old, new in zip(previous, fits)))
+        agreement = min(adjusted_rand_score(old.labels_, new.labels_)
+                        for old, new in zip(previous, fits))
+        if agreement > self.best:
+            self.best, self.since_best = agreement, 0
+        else:
+            self.since_best += 1
+        return state.reducers[0].agree(
+            agreement >= self.min_ari or self.since_best >= self.patience)
 
     def _kmeans(self, mean, side):
         """k-means of one side's means, from the previous centres when there are some."""
