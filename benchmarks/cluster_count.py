@@ -3,15 +3,17 @@
 Three parts (``--part``):
 
 * ``planted``: matrices from ``make_lbm`` (Bernoulli and Poisson, clear and weak, with and
-  without degree heterogeneity), several seeds each; for each, the ``(L, Q)`` the ICL
-  search chooses, the truth, the pairs it scored and its CPU and wall seconds (the search
+  without degree heterogeneity; ``--weak``: further weak cases and matrices without
+  blocks), several seeds each; for each, the ``(L, Q)`` the search chooses (by
+  ``--criterion``), the truth, the pairs it scored and its CPU and wall seconds (the search
   alone, one thread). ``--fit`` also times a default ``DeepLatentBlockCoclustering('auto')``
   fit on the first seed of each case of at most 1e6 cells, with the co-clustering ARI of
   its partition.
 * ``corpora``: the document x word corpora of ``--data-dir`` (``run_benchmarks.CORPORA``),
   binary (``X > 0``, the Bernoulli ICL) and raw (the degree-corrected Poisson ICL): the
   chosen ``(L, Q)`` against the number of document classes (columns have no truth), the row
-  NMI of the search's own partition with the classes, and the cost.
+  NMI of the search's own partition with the classes, and the cost (``--corpus`` and
+  ``--input`` run one at a time).
 * ``grid-search``: ``GridSearchCV`` over ``n_clusters`` on a clear 300 x 200 matrix with a
   planted ``(3, 2)`` checkerboard, scored by ``score`` (the block model's held-out row
   likelihood) and by ``elbo`` (the deep model's held-out bound, what ``score`` was before),
@@ -20,6 +22,8 @@ Three parts (``--part``):
 Commands (timings under an exclusive lock on a shared machine)::
 
     flock -x /tmp/skc.lock python benchmarks/cluster_count.py --part planted --fit
+    flock -x /tmp/skc.lock python benchmarks/cluster_count.py --part planted --weak \\
+        [--seeds 10] [--criterion icl] [--case "Bernoulli (4, 3) weaker"]
     flock -x /tmp/skc.lock python benchmarks/cluster_count.py --part corpora \\
         --data-dir ../shared/data [--corpus cstr classic3]
     flock -x /tmp/skc.lock python benchmarks/cluster_count.py --part grid-search
@@ -40,10 +44,12 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from count_criteria import variational_bic, variational_icl  # noqa: E402
 from run_benchmarks import CORPORA  # noqa: E402
 from skcocluster import DeepLatentBlockCoclustering, VariationalCoclustering  # noqa: E402
 from skcocluster._likelihoods import resolve_likelihood  # noqa: E402
 from skcocluster._select.cluster_count import choose_cluster_counts  # noqa: E402
+from skcocluster._select.icl import icl_of_memberships  # noqa: E402
 from skcocluster.datasets import load_matlab, make_lbm  # noqa: E402
 from skcocluster.metrics import coclustering_adjusted_rand_score  # noqa: E402
 
@@ -84,32 +90,67 @@ PLANTED = {
                                            sparse=True),
 }
 
+# Weak cases near the detection limit (--weak): other shapes, uneven proportions, Poisson.
+WEAK = {
+    "Bernoulli (4, 3) lift 0.09": dict(n_clusters=(4, 3),
+                                       block_params=profiles(4, 3, 0.1, 0.09)),
+    "Bernoulli (3, 3) lift 0.1": dict(n_clusters=(3, 3), block_params=profiles(3, 3, 0.1, 0.1)),
+    "Bernoulli (5, 4) lift 0.12": dict(n_clusters=(5, 4),
+                                       block_params=profiles(5, 4, 0.1, 0.12)),
+    "Bernoulli (4, 3) lift 0.12 uneven": dict(n_clusters=(4, 3),
+                                              block_params=profiles(4, 3, 0.1, 0.12),
+                                              row_proportions=[0.4, 0.3, 0.2, 0.1],
+                                              column_proportions=[0.5, 0.3, 0.2]),
+    "Poisson (4, 3) lift 0.2": dict(n_clusters=(4, 3), likelihood="poisson",
+                                    block_params=profiles(4, 3, 0.2, 0.2)),
+    "Poisson (3, 3) lift 0.15": dict(n_clusters=(3, 3), likelihood="poisson",
+                                     block_params=profiles(3, 3, 0.2, 0.15)),
+}
+
+# Matrices without block structure (--weak): the truth is one cluster per side.
+NULL = {
+    "Bernoulli noise, density 0.1": dict(n_clusters=(1, 1), block_params=[[0.1]]),
+    "Bernoulli noise, density 0.4": dict(n_clusters=(1, 1), block_params=[[0.4]]),
+    "Bernoulli degrees only": dict(n_clusters=(1, 1), block_params=[[0.1]],
+                                   row_degree_spread=0.8, column_degree_spread=0.8),
+    "Poisson noise, rate 0.5": dict(n_clusters=(1, 1), likelihood="poisson",
+                                    block_params=[[0.5]]),
+    "Poisson degrees only": dict(n_clusters=(1, 1), likelihood="poisson", block_params=[[1.0]],
+                                 row_degree_spread=1.0, column_degree_spread=1.0),
+    "Gaussian noise": dict(n_clusters=(1, 1), likelihood="gaussian", block_params=[[0.0]]),
+}
+
 
 # --fit fits the deep model on cases of at most this many cells (a short exclusive run).
 MAX_FIT_CELLS = 10 ** 6
 
 
-def timed_search(X, likelihood, seed):
+# --criterion: what the search maximises.
+CRITERIA = {"icl": icl_of_memberships, "bic": variational_bic, "vicl": variational_icl}
+
+
+def timed_search(X, likelihood, seed, criterion="icl"):
     """The search's choice, with its CPU and wall seconds (one thread)."""
     csr = sp.csr_matrix(X)
     with threadpool_limits(1):
         cpu, wall = time.process_time(), time.perf_counter()
-        choice = choose_cluster_counts(csr, resolve_likelihood(csr, likelihood), seed)
+        choice = choose_cluster_counts(csr, resolve_likelihood(csr, likelihood), seed,
+                                       criterion=CRITERIA[criterion])
         return choice, time.process_time() - cpu, time.perf_counter() - wall
 
 
-def run_planted(seeds, fit):
+def run_planted(cases, seeds, fit, criterion):
     """The planted table (module docstring)."""
     print("| case | shape | truth | chosen (per seed) | pairs scored | CPU s | wall s |"
           + (" auto fit s | CARI |" if fit else ""))
     print("|---|---|---|---|---|---|---|" + ("---|---|" if fit else ""))
-    for name, params in PLANTED.items():
+    for name, params in cases.items():
         params = {"n_rows": 300, "n_cols": 200, **params}
         chosen, scored, cpu, wall = [], [], [], []
         for seed in range(seeds):
             X, rows, cols = make_lbm(random_state=seed, **params)
             choice, seconds, wall_seconds = timed_search(X, params.get("likelihood", "auto"),
-                                                         seed)
+                                                         seed, criterion)
             chosen.append((choice.n_row_clusters, choice.n_column_clusters))
             scored.append(len(choice.scores))
             cpu.append(seconds)
@@ -136,7 +177,7 @@ def auto_fit(params):
                                                      model.column_labels_)
 
 
-def run_corpora(data_dir, names):
+def run_corpora(data_dir, names, criterion, inputs=("X > 0", "raw")):
     """The corpora table (module docstring), for the corpora ``names``."""
     print("| corpus | shape | input | classes | chosen (L, Q) | pairs scored | row NMI | "
           "CPU s | wall s |")
@@ -150,8 +191,9 @@ def run_corpora(data_dir, names):
         bunch = load_matlab(path, matrix_key=spec["matrix_key"],
                             row_labels_key=spec["labels_key"])
         X = sp.csr_matrix(bunch.data, dtype=np.float64)
-        for kind, matrix in (("X > 0", (X > 0).astype(np.float64)), ("raw", X)):
-            choice, cpu, wall = timed_search(matrix, "auto", 0)
+        for kind in inputs:
+            matrix = (X > 0).astype(np.float64) if kind == "X > 0" else X
+            choice, cpu, wall = timed_search(matrix, "auto", 0, criterion)
             nmi = normalized_mutual_info_score(bunch.row_labels, choice.row_labels)
             print(f"| {name} | {X.shape[0]} x {X.shape[1]} | {kind} | {spec['n_classes']} | "
                   f"({choice.n_row_clusters}, {choice.n_column_clusters}) | "
@@ -194,11 +236,23 @@ def main():
                         help="also time a default DeepLatentBlockCoclustering('auto') fit")
     parser.add_argument("--data-dir", default=os.path.join("..", "shared", "data"))
     parser.add_argument("--corpus", nargs="+", choices=list(CORPORA), default=list(CORPORA))
+    parser.add_argument("--weak", action="store_true",
+                        help="planted: the further weak cases and matrices without blocks")
+    parser.add_argument("--criterion", choices=list(CRITERIA), default="icl",
+                        help="what the search maximises (icl: the default of 'auto'; bic "
+                             "and vicl: count_criteria.py, measured and not kept)")
+    parser.add_argument("--input", choices=["X > 0", "raw", "both"], default="both",
+                        help="corpora: binary (X > 0), raw counts or both")
+    parser.add_argument("--case", nargs="+", help="planted: only these cases (by name)")
     args = parser.parse_args()
     if args.part == "planted":
-        run_planted(args.seeds, args.fit)
+        cases = {**WEAK, **NULL} if args.weak else PLANTED
+        if args.case:
+            cases = {name: {**PLANTED, **WEAK, **NULL}[name] for name in args.case}
+        run_planted(cases, args.seeds, args.fit, args.criterion)
     elif args.part == "corpora":
-        run_corpora(args.data_dir, args.corpus)
+        run_corpora(args.data_dir, args.corpus, args.criterion,
+                    ["X > 0", "raw"] if args.input == "both" else [args.input])
     else:
         run_grid_search()
 

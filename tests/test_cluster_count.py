@@ -1,11 +1,15 @@
-"""n_clusters='auto' (the ICL of the block model on a greedy path) and the held-out score."""
+"""n_clusters='auto' (the ICL of the block model on a greedy path), the criteria measured
+against it, and the held-out score."""
 
+import importlib
+import itertools
+import os
 import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy.special import betaln
+from scipy.special import betaln, logsumexp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils._param_validation import InvalidParameterError
@@ -13,10 +17,12 @@ from threadpoolctl import threadpool_limits
 
 from skcocluster import DeepLatentBlockCoclustering, VariationalCoclustering
 from skcocluster._select.cluster_count import choose_cluster_counts
-from skcocluster._select.icl import bernoulli_cells, icl, membership_log_evidence
+from skcocluster._select.icl import bernoulli_cells, icl, membership_log_evidence, one_hot
 from skcocluster._select.row_evidence import RowEvidence
 from skcocluster.datasets import make_lbm
 
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "benchmarks")
 FAST = dict(pretrain_epochs=30, max_iter=30, hidden_dim=16, latent_dim=4, random_state=0)
 VC_FAST = dict(pretrain_epochs=5, max_iter=10, hidden_dim=16, latent_dim=4, batch_size=64,
                cells_per_batch=256, n_samples=3, random_state=0)
@@ -67,7 +73,8 @@ def test_bernoulli_cells_are_the_beta_bernoulli_evidence_of_each_block():
             cells = X[np.ix_(rows == l, cols == q)]
             direct += betaln(cells.sum() + 0.5, cells.size - cells.sum() + 0.5) - betaln(0.5,
                                                                                        0.5)
-    assert bernoulli_cells(sp.csr_matrix(X), rows, cols, (3, 2)) == pytest.approx(direct)
+    evidence = bernoulli_cells(sp.csr_matrix(X), one_hot(rows, 3), one_hot(cols, 2))
+    assert evidence == pytest.approx(direct)
 
 
 @pytest.mark.parametrize("likelihood, params, spread", [
@@ -87,6 +94,80 @@ def test_icl_of_the_truth_beats_merged_and_split_partitions(likelihood, params, 
     assert truth > icl(csr, rows, np.zeros(200, int), (3, 1), likelihood) + 10
     assert truth > icl(csr, split_rows, cols, (4, 2), likelihood)
     assert truth > icl(csr, rows, split_columns, (3, 3), likelihood)
+
+
+def _exact_log_evidence(X, shape, likelihood, degree_corrected):
+    """``log p(A | L, Q)``: the ICL ``log p(A, z, w)`` of every labelled partition, summed
+    (tiny matrices only)."""
+    csr = sp.csr_matrix(X)
+    return logsumexp([icl(csr, np.array(rows), np.array(cols), shape, likelihood,
+                          degree_corrected)
+                      for rows in itertools.product(range(shape[0]), repeat=X.shape[0])
+                      for cols in itertools.product(range(shape[1]), repeat=X.shape[1])])
+
+
+@pytest.fixture
+def criteria(monkeypatch):
+    """The criteria measured against the ICL (``benchmarks/count_criteria.py``)."""
+    monkeypatch.syspath_prepend(BENCHMARKS)
+    return importlib.import_module("count_criteria")
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "poisson", "gaussian"])
+def test_bic_of_hard_memberships_is_the_maximised_likelihood_less_the_penalty(criteria,
+                                                                             likelihood):
+    X, rows, cols = make_lbm(30, 20, (3, 2), likelihood=likelihood, random_state=0)
+    block = np.array([[X[np.ix_(rows == l, cols == q)].mean() for q in range(2)]
+                      for l in range(3)])
+    mean = block[rows][:, cols]
+    if likelihood == "bernoulli":
+        cells = (X * np.log(mean) + (1 - X) * np.log1p(-mean)).sum()
+    elif likelihood == "poisson":  # up to sum log x!, which no partition changes
+        cells = (X * np.log(mean) - mean).sum()
+    else:
+        variance = np.square(X - mean).mean()
+        cells = -0.5 * X.size * (np.log(2 * np.pi * variance) + 1)
+    proportions = (np.log(np.bincount(rows) / 30)[rows].sum()
+                   + np.log(np.bincount(cols) / 20)[cols].sum())
+    penalty = 0.5 * (6 * np.log(600) + 2 * np.log(30) + np.log(20))
+    bic = criteria.variational_bic(sp.csr_matrix(X), np.eye(3)[rows], np.eye(2)[cols],
+                                   likelihood)
+    assert bic == pytest.approx(cells + proportions - penalty)
+
+
+def test_bic_prefers_the_truth_to_merged_and_split_partitions_of_a_clear_matrix(criteria):
+    X, rows, cols = make_lbm(300, 200, (3, 2), block_params=CHECKERBOARD, random_state=0)
+    csr = sp.csr_matrix(X)
+
+    def bic(row_labels, column_labels):
+        return criteria.variational_bic(csr, np.eye(row_labels.max() + 1)[row_labels],
+                                        np.eye(column_labels.max() + 1)[column_labels],
+                                        "bernoulli")
+
+    truth = bic(rows, cols)
+    assert truth > bic(np.minimum(rows, 1), cols) + 10
+    assert truth > bic(np.where((rows == 0) & (np.arange(300) % 2 == 0), 3, rows), cols)
+    assert truth > bic(rows, np.where((cols == 1) & (np.arange(200) % 2 == 0), 2, cols))
+
+
+@pytest.mark.parametrize("likelihood, degree_corrected", [
+    ("bernoulli", False), ("poisson", False), ("poisson", True)])
+def test_variational_icl_bounds_the_evidence_and_is_the_icl_of_hard_memberships(
+        criteria, likelihood, degree_corrected):
+    X, rows, cols = make_lbm(6, 4, (2, 2), likelihood=likelihood, random_state=0)
+    csr, shape = sp.csr_matrix(X), (2, 2)
+    exact = _exact_log_evidence(X, shape, likelihood, degree_corrected)
+    hard = criteria.variational_icl(csr, np.eye(2)[rows], np.eye(2)[cols], likelihood,
+                                    degree_corrected)
+    assert hard == pytest.approx(icl(csr, rows, cols, shape, likelihood, degree_corrected))
+    rng = np.random.default_rng(0)
+    for concentration in (0.3, 1.0, 10.0):  # near-hard to near-uniform memberships
+        row_resp = rng.dirichlet(np.full(2, concentration), size=6)
+        column_resp = rng.dirichlet(np.full(2, concentration), size=4)
+        bound = criteria.variational_icl(csr, row_resp, column_resp, likelihood,
+                                         degree_corrected)
+        assert bound < exact
+    assert hard < exact
 
 
 # ------------------------------------------------------------------ the search
@@ -113,6 +194,25 @@ def test_search_is_within_one_of_the_truth_on_a_weak_matrix():
 def test_search_keeps_one_cluster_on_noise():
     X = (np.random.default_rng(0).random((200, 150)) < 0.2).astype(float)
     assert chosen(X, "bernoulli") == (1, 1)
+
+
+def test_search_takes_another_criterion_of_the_memberships(criteria):
+    # Lift 0.1, seed 1: the ICL stops at (2, 2); the BIC of the bound, which does not charge
+    # the doubt of the memberships, comes within one of the planted (4, 3).
+    X, _, _ = make_lbm(300, 200, (4, 3), block_params=diagonal(4, 3, 0.1, 0.1),
+                       random_state=1)
+    with threadpool_limits(1):
+        choice = choose_cluster_counts(sp.csr_matrix(X), "bernoulli", 1,
+                                       criterion=criteria.variational_bic)
+    assert abs(choice.n_row_clusters - 4) <= 1 and abs(choice.n_column_clusters - 3) <= 1
+    assert choice.scores[(choice.n_row_clusters, choice.n_column_clusters)] == max(
+        choice.scores.values())
+
+
+def test_search_keeps_one_cluster_on_counts_of_varying_totals_alone():
+    X, _, _ = make_lbm(300, 200, (1, 1), block_params=[[1.0]], likelihood="poisson",
+                       row_degree_spread=1.0, column_degree_spread=1.0, random_state=0)
+    assert chosen(X, "poisson") == (1, 1)
 
 
 # ------------------------------------------------------------------ the estimators

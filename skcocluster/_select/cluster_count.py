@@ -4,9 +4,9 @@ Each candidate ``(L, Q)`` gets a partition cheaply, from two starts: k-means of 
 (columns) on a truncated SVD of the matrix, and rows clustered by their profiles over the
 spectral column clusters, then columns by theirs over those row clusters. Each start is
 refined by the variational EM of the block model the ICL scores, and the hard partition of
-higher ICL (:func:`~skcocluster._select.icl.icl`) is kept. The candidates are visited on a
-greedy path from ``(1, 1)`` (sparsebm's model selection also grows the numbers from one
-cluster, by splits): each step scores ``(L + 1, Q)``, ``(L, Q + 1)`` and
+higher ICL (:func:`~skcocluster._select.icl.icl_of_memberships`) is kept. The candidates
+are visited on a greedy path from ``(1, 1)`` (sparsebm's model selection also grows the
+numbers from one cluster, by splits): each step scores ``(L + 1, Q)``, ``(L, Q + 1)`` and
 ``(L + 1, Q + 1)`` and moves to the best of them (the diagonal step matters: on a diagonal
 block matrix ``(2, 1)`` explains nothing that ``(1, 1)`` does not); the path stops
 ``PATIENCE`` steps after the last improvement; then the neighbours of the best pair are
@@ -28,11 +28,12 @@ from .._likelihoods import EPS, as_likelihood
 from .._refine.block_em import refine_block_model, refine_degree_corrected
 from .._refine.held_out import held_out_cells, held_out_scores
 from .._refine.selection import BLOCK_MODEL, DEGREE_CORRECTED_MODEL
-from .icl import icl, one_hot
+from .icl import icl_of_memberships, one_hot
 
 # Most clusters per side the search considers (also bounded by the rows and columns).
 MAX_AUTO_CLUSTERS = 30
-# Steps of the greedy path after the last improvement of the ICL.
+# Steps of the greedy path after the last improvement of the criterion (a longer path
+# reaches some weak pairs but inflates the counts on text; benchmarks/README.md).
 PATIENCE = 2
 # k-means++ draws per candidate number of clusters (the one of least inertia is kept).
 KMEANS_DRAWS = 4
@@ -72,10 +73,13 @@ class ClusterCountChoice:
 
 
 class _Search:
-    """Scores of candidate ``(L, Q)``, each computed once; k-means starts cached per side."""
+    """Scores of candidate ``(L, Q)`` by ``criterion`` (soft memberships), each computed
+    once; k-means starts cached per side."""
 
-    def __init__(self, csr, likelihood, degree_corrected, seed, embedding, ceiling):
+    def __init__(self, csr, likelihood, degree_corrected, seed, embedding, ceiling,
+                 criterion):
         self.csr, self.csr_t = csr, csr.T.tocsr()
+        self.criterion = criterion
         self.likelihood, self.degree_corrected = likelihood, degree_corrected
         self.seed, self.embedding, self.ceiling = seed, embedding, ceiling
         self.starts = ({}, {})
@@ -105,21 +109,25 @@ class _Search:
         return [(rows, columns), (profile_rows, profile_columns)]
 
     def score(self, shape):
-        """ICL of the best EM partition at ``shape`` (cached); -inf outside the ceiling."""
+        """Criterion of the best EM memberships at ``shape`` (cached); -inf outside the
+        ceiling."""
         if not all(1 <= k <= top for k, top in zip(shape, self.ceiling)):
             return -np.inf
         if shape not in self.scores:
             self.scores[shape] = -np.inf
             for start in self.candidate_starts(shape):
-                labels = refined_labels(self.csr, *start, shape, self.likelihood,
-                                        self.degree_corrected)
-                score = icl(self.csr, *labels, shape, self.likelihood, self.degree_corrected)
+                memberships = refined_memberships(self.csr, *start, shape, self.likelihood,
+                                                  self.degree_corrected)
+                score = self.criterion(self.csr, *memberships, self.likelihood,
+                                       self.degree_corrected)
                 if score > self.scores[shape]:
-                    self.scores[shape], self.partitions[shape] = score, labels
+                    self.scores[shape] = score
+                    self.partitions[shape] = tuple(m.argmax(1) for m in memberships)
         return self.scores[shape]
 
 
-def choose_cluster_counts(csr, likelihood, seed, max_clusters=MAX_AUTO_CLUSTERS):
+def choose_cluster_counts(csr, likelihood, seed, max_clusters=MAX_AUTO_CLUSTERS,
+                          criterion=icl_of_memberships):
     """The ``(L, Q)`` of highest ICL (module docstring).
 
     Parameters
@@ -130,6 +138,9 @@ def choose_cluster_counts(csr, likelihood, seed, max_clusters=MAX_AUTO_CLUSTERS)
         Seeds the SVD and the k-means draws.
     max_clusters : int, default=MAX_AUTO_CLUSTERS
         Most clusters per side.
+    criterion : callable, default=icl_of_memberships
+        ``criterion(csr, row_resp, column_resp, likelihood, degree_corrected)``, higher
+        is better (``benchmarks/count_criteria.py`` holds others, measured and not kept).
 
     Returns
     -------
@@ -143,7 +154,8 @@ def choose_cluster_counts(csr, likelihood, seed, max_clusters=MAX_AUTO_CLUSTERS)
     for degree_corrected in _models_to_try(likelihood):
         if search is not None and not _plain_predicts_better(csr, likelihood, search):
             break
-        search = _Search(csr, likelihood, degree_corrected, seed, embedding, ceiling)
+        search = _Search(csr, likelihood, degree_corrected, seed, embedding, ceiling,
+                         criterion)
         search.best = _hill_climb(search, _greedy_path(search, (1, 1)))
     return ClusterCountChoice(
         *search.best, dict(search.scores),
@@ -227,7 +239,7 @@ def kmeans_labels(points, n_clusters, seed, weights=None):
         return np.zeros(points.shape[0], dtype=np.int64)
     with warnings.catch_warnings():
         # Fewer distinct points than clusters (profiles over one column cluster, for
-        # shares all equal) leave clusters empty: the ICL then ranks that start low.
+        # shares all equal) leave clusters empty: the criterion then ranks that start low.
         warnings.simplefilter("ignore", ConvergenceWarning)
         kmeans = KMeans(n_clusters, n_init=KMEANS_DRAWS, random_state=seed)
         return kmeans.fit(points, sample_weight=weights).labels_
@@ -261,8 +273,8 @@ def profile_labels(csr, other_labels, shape, degree_corrected, seed):
                          weights=totals)
 
 
-def refined_labels(csr, row_labels, column_labels, shape, likelihood, degree_corrected):
-    """Hard labels after the EM of the block model (plain of ``likelihood``, or the
+def refined_memberships(csr, row_labels, column_labels, shape, likelihood, degree_corrected):
+    """Soft memberships after the EM of the block model (plain of ``likelihood``, or the
     degree-corrected one) from the given labels."""
     rows, columns = np.eye(shape[0])[row_labels], np.eye(shape[1])[column_labels]
     if degree_corrected:
@@ -271,4 +283,4 @@ def refined_labels(csr, row_labels, column_labels, shape, likelihood, degree_cor
     else:
         rows, columns, _ = refine_block_model(csr, rows, columns, likelihood=likelihood,
                                               max_iter=EM_ITERATIONS, tol=EM_TOL)
-    return rows.argmax(1), columns.argmax(1)
+    return rows, columns
