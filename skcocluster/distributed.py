@@ -40,6 +40,8 @@ from ._parallel.reducer import ProcessGroupReducer
 from ._parallel.shard_data import prepare_shard
 from ._parallel.shard_io import matrix_shape, read_rows, row_bounds
 from ._parallel.train import fit_shard_once
+from ._refine.partition import FittedPartition
+from ._refine.sharding import Sharding
 from ._threads import n_threads
 from ._train.progress import Progress
 
@@ -48,8 +50,7 @@ __all__ = ["DistributedFit", "fit_distributed", "gather_row_labels", "load_row_s
 # The likelihoods a sharded fit supports, in the order 'auto' prefers the more general.
 SHARDED_LIKELIHOODS = ("bernoulli", "poisson")
 # Estimator options a sharded fit does not support, with the value it requires.
-UNSUPPORTED = {"block_refinement": False, "clustering": "gmm", "graph_weight": 0.0,
-               "n_facets": 1}
+UNSUPPORTED = {"clustering": "gmm", "graph_weight": 0.0, "n_facets": 1}
 
 
 @dataclass
@@ -75,6 +76,9 @@ class DistributedFit:
         Wall seconds of the fit on this process.
     history : list of float
         Objective per cell of each epoch of the kept restart.
+    refined_from : str or None
+        With ``block_refinement``, the candidate reported (as the estimator's
+        ``refined_from_``: 'deep', 'deep + block EM', ...); None without.
     """
 
     row_labels: np.ndarray
@@ -86,6 +90,7 @@ class DistributedFit:
     converged: bool
     seconds: float
     history: list = field(default_factory=list)
+    refined_from: str = None
 
 
 def load_row_shard(path, rank=None, world_size=None):
@@ -185,7 +190,6 @@ def _checked_estimator(n_clusters, params):
         if name in params and params[name] != required:
             raise ValueError(f"fit_distributed does not support {name}={params[name]!r}; "
                              f"it needs {name}={required!r}.")
-    params = {**params, "block_refinement": False}
     estimator = DeepLatentBlockCoclustering(n_clusters, **params)
     estimator._validate_params()
     estimator._check_parameters()
@@ -248,12 +252,23 @@ def _fit(estimator, csr, reducer, n_local, device):
         progress.end_restart(fit)
         if best is None or fit.lower_bound > best.lower_bound:
             best = fit
+    partition = _reported_partition(estimator, csr, best, reducer)
     return DistributedFit(
-        row_labels=best.row_resp.argmax(1).cpu().numpy(),
-        column_labels=best.column_resp.argmax(1).cpu().numpy(),
+        row_labels=partition.row_resp.argmax(1), column_labels=partition.column_resp.argmax(1),
         row_start=int(sum(n_local[:reducer.rank])), shape=whole.shape,
         lower_bound=best.lower_bound, n_iter=best.n_iter, converged=best.converged,
-        seconds=time.perf_counter() - start, history=best.history)
+        seconds=time.perf_counter() - start, history=best.history,
+        refined_from=partition.refined_from)
+
+
+def _reported_partition(estimator, csr, fit, reducer):
+    """The deep model's partition, or the refinement stage's choice (``block_refinement``),
+    its sums over rows all-reduced: the estimator's stage on this process's rows."""
+    own = (fit.row_resp.cpu().double().numpy(), fit.column_resp.cpu().double().numpy())
+    if not estimator.block_refinement:
+        return FittedPartition(*own)
+    return estimator._refinement_stage.fit(csr, own, estimator._start_memberships(fit),
+                                           estimator.likelihood_, Sharding.of_rows(reducer))
 
 
 def gather_row_labels(fit, group=None):
