@@ -11,10 +11,12 @@ and on GPUs (``nccl``, one process per GPU). Launch it the way torch jobs are la
         --n-clusters 10 --output labels.npz
 
 or call :func:`fit_distributed` from a script started by ``torchrun`` after
-``torch.distributed.init_process_group``. What a sharded fit does not do: the block-model
-refinement and the final choice of the estimator (``block_refinement``), facets, the
-clustering module, the graph regulariser and the Gaussian likelihood; see the user guide,
-"Larger than one machine".
+``torch.distributed.init_process_group``. The block-model refinement and the final choice
+(``block_refinement``, the default) run on the shards with the estimator's own functions,
+their sums all-reduced; only while a refinement leaves a row cluster empty is every row's
+sum over the column clusters (M x Q floats) gathered, for the 2-means that splits a
+cluster. What a sharded fit does not do: facets, the clustering module, the graph
+regulariser and the Gaussian likelihood; see the user guide, "Larger than one machine".
 """
 
 import argparse
@@ -128,9 +130,11 @@ def fit_distributed(X_shard, n_clusters=3, *, group=None, **params):
 
     Every process of ``group`` calls it together, each with its own contiguous shard of
     rows, in rank order (process 0 holds the first rows). The result is that of one
-    training of :class:`~skcocluster.DeepLatentBlockCoclustering` on the whole matrix with
-    ``block_refinement=False``: the same stages and stopping rules, with every sum over
-    rows summed over the shards (user guide, "Larger than one machine").
+    training of :class:`~skcocluster.DeepLatentBlockCoclustering` on the whole matrix: the
+    same stages and stopping rules, the same refinement and final choice
+    (``block_refinement=True``, the default), with every sum over rows summed over the
+    shards (user guide, "Larger than one machine"). The returned labels are those of the
+    kept partition (``refined_from``).
 
     Parameters
     ----------
@@ -146,8 +150,8 @@ def fit_distributed(X_shard, n_clusters=3, *, group=None, **params):
         (set it per process with ``torch.cuda.set_device``) and needs the ``nccl``
         backend, ``device='cpu'`` the ``gloo`` backend (``'auto'`` takes the device of the
         group's backend); ``random_state=None`` draws the seeds on process 0. Not supported:
-        ``block_refinement=True`` (pass False), ``clustering='module'``,
-        ``graph_weight > 0``, ``n_facets > 1``, ``likelihood='gaussian'``.
+        ``clustering='module'``, ``graph_weight > 0``, ``n_facets > 1``,
+        ``likelihood='gaussian'``.
 
     Returns
     -------
@@ -343,7 +347,8 @@ def _run(args):
         torch.tensor([record], dtype=torch.float64, device=_label_device()))
     if dist.get_rank() == 0:
         np.savez(args.output, row_labels=row_labels, column_labels=fit.column_labels,
-                 lower_bound=fit.lower_bound, n_iter=fit.n_iter, converged=fit.converged)
+                 lower_bound=fit.lower_bound, n_iter=fit.n_iter, converged=fit.converged,
+                 refined_from=str(fit.refined_from))
         if args.stats:
             names = ("seconds", "fit_seconds", "peak_rss_mb", "peak_gpu_mb", "rows")
             with open(args.stats, "w") as handle:
