@@ -5,8 +5,9 @@ background, as in ``scale.py``) is drawn once and saved as ``.npz``; then, for e
 of processes N, ``torchrun --nproc_per_node N -m skcocluster.distributed`` fits it (each
 process reads only its rows) and every process reports its peak resident memory and its
 seconds. The baseline is ``DeepLatentBlockCoclustering`` in one process at the same
-settings (``block_refinement=False``, which the sharded fit does not do; the default
-estimator's figure is shown too). The table gives, per N, the largest peak memory of a
+settings: the defaults, block-model refinement included (which the sharded fit runs on
+its shards too), or ``block_refinement=False`` with ``--no-refinement``; the other one-process
+fit is shown too. The table gives, per N, the largest peak memory of a
 process, its ratio to the baseline's, the wall and CPU seconds of the whole run, and the
 co-clustering ARI; the projection line fits ``peak = base + bytes * (nnz + rows) / N`` to
 the runs (memory per process shrinks with the shard; the runtime and the replicated column
@@ -16,7 +17,7 @@ side do not).
         --nnz 400000 --processes 1 2 4
     # a large matrix in parts (each under a few minutes), drawn once into --folder:
     python benchmarks/distributed.py --rows 100000 --cols 20000 --nnz 2000000 \\
-        --folder /tmp/d100k --estimator plain --processes
+        --folder /tmp/d100k --estimator default --processes
     python benchmarks/distributed.py --rows 100000 --cols 20000 --nnz 2000000 \\
         --folder /tmp/d100k --estimator none --processes 2
     # on a GPU machine (nccl, one process per GPU; world size 1 with one GPU):
@@ -121,6 +122,8 @@ def run_sharded(n_processes, paths, args):
                f"--nproc_per_node={n_processes}", "-m", "skcocluster.distributed",
                paths["matrix"], "--n-clusters", str(N_CLUSTERS), "--output", paths["labels"],
                "--stats", paths["stats"], "--device", args.device]
+    if args.no_refinement:
+        command += ["--param", "block_refinement=False"]
     before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=_env())
     if done.returncode != 0:
@@ -148,9 +151,13 @@ def main():
                         help="numbers of processes of the sharded fits (none: only the "
                              "one-process estimator)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--estimator", choices=("plain", "both", "none"), default="both",
-                        help="one-process fits: block_refinement=False ('plain'), also the "
-                             "default ('both'), or none (the ratio column is then absent)")
+    parser.add_argument("--estimator", choices=("default", "plain", "both", "none"),
+                        default="both",
+                        help="one-process fits: the defaults, block_refinement=False "
+                             "('plain'), both, or none (the ratio column is then absent); "
+                             "the baseline is the one at the sharded fits' settings")
+    parser.add_argument("--no-refinement", action="store_true",
+                        help="fit with block_refinement=False (sharded and baseline)")
     parser.add_argument("--folder", default=None,
                         help="keep the drawn matrix here, and reuse it if it is there")
     parser.add_argument("--json", default=None, help="write the records here")
@@ -170,10 +177,13 @@ def main():
           f"device {args.device}; a process with torch imported: "
           f"{base['peak_rss_mb']:.0f} MiB")
     records, baseline = [], None
-    single_params = [("block_refinement=False", {"block_refinement": False,
-                                                 "device": args.device}),
-                     ("default", {"device": args.device})]
-    single_params = single_params[:{"none": 0, "plain": 1, "both": 2}[args.estimator]]
+    single_params = [("default", {"device": args.device}),
+                     ("block_refinement=False", {"block_refinement": False,
+                                                 "device": args.device})]
+    single_params = {"default": single_params[:1], "plain": single_params[1:],
+                     "both": single_params, "none": []}[args.estimator]
+    if args.no_refinement:
+        single_params.reverse()
     for name, params in single_params:
         record, (wall, cpu) = _child(SINGLE.format(k=N_CLUSTERS), paths["matrix"],
                                      paths["labels"], json.dumps(params))
@@ -181,7 +191,8 @@ def main():
                    peak_mb=record["peak_rss_mb"], wall=wall, cpu=cpu,
                    fit=record["fit_seconds"], cari=cari(paths["labels"], truth),
                    peak_gpu_mb=record["peak_gpu_mb"])
-        baseline = baseline or row
+        if (name == "default") != args.no_refinement or baseline is None:
+            baseline = row
         records.append(row)
     sharded = []
     for n_processes in args.processes:

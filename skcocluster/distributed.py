@@ -11,10 +11,12 @@ and on GPUs (``nccl``, one process per GPU). Launch it the way torch jobs are la
         --n-clusters 10 --output labels.npz
 
 or call :func:`fit_distributed` from a script started by ``torchrun`` after
-``torch.distributed.init_process_group``. What a sharded fit does not do: the block-model
-refinement and the final choice of the estimator (``block_refinement``), facets, the
-clustering module, the graph regulariser and the Gaussian likelihood; see the user guide,
-"Larger than one machine".
+``torch.distributed.init_process_group``. The block-model refinement and the final choice
+(``block_refinement``, the default) run on the shards with the estimator's own functions,
+their sums all-reduced; only while a refinement leaves a row cluster empty is every row's
+sum over the column clusters (M x Q floats) gathered, for the 2-means that splits a
+cluster. What a sharded fit does not do: facets, the clustering module, the graph
+regulariser and the Gaussian likelihood; see the user guide, "Larger than one machine".
 """
 
 import argparse
@@ -40,6 +42,8 @@ from ._parallel.reducer import ProcessGroupReducer
 from ._parallel.shard_data import prepare_shard
 from ._parallel.shard_io import matrix_shape, read_rows, row_bounds
 from ._parallel.train import fit_shard_once
+from ._refine.partition import FittedPartition
+from ._refine.sharding import Sharding
 from ._threads import n_threads
 from ._train.progress import Progress
 
@@ -48,8 +52,7 @@ __all__ = ["DistributedFit", "fit_distributed", "gather_row_labels", "load_row_s
 # The likelihoods a sharded fit supports, in the order 'auto' prefers the more general.
 SHARDED_LIKELIHOODS = ("bernoulli", "poisson")
 # Estimator options a sharded fit does not support, with the value it requires.
-UNSUPPORTED = {"block_refinement": False, "clustering": "gmm", "graph_weight": 0.0,
-               "n_facets": 1}
+UNSUPPORTED = {"clustering": "gmm", "graph_weight": 0.0, "n_facets": 1}
 
 
 @dataclass
@@ -75,6 +78,9 @@ class DistributedFit:
         Wall seconds of the fit on this process.
     history : list of float
         Objective per cell of each epoch of the kept restart.
+    refined_from : str or None
+        With ``block_refinement``, the candidate reported (as the estimator's
+        ``refined_from_``: 'deep', 'deep + block EM', ...); None without.
     """
 
     row_labels: np.ndarray
@@ -86,6 +92,7 @@ class DistributedFit:
     converged: bool
     seconds: float
     history: list = field(default_factory=list)
+    refined_from: str = None
 
 
 def load_row_shard(path, rank=None, world_size=None):
@@ -123,9 +130,11 @@ def fit_distributed(X_shard, n_clusters=3, *, group=None, **params):
 
     Every process of ``group`` calls it together, each with its own contiguous shard of
     rows, in rank order (process 0 holds the first rows). The result is that of one
-    training of :class:`~skcocluster.DeepLatentBlockCoclustering` on the whole matrix with
-    ``block_refinement=False``: the same stages and stopping rules, with every sum over
-    rows summed over the shards (user guide, "Larger than one machine").
+    training of :class:`~skcocluster.DeepLatentBlockCoclustering` on the whole matrix: the
+    same stages and stopping rules, the same refinement and final choice
+    (``block_refinement=True``, the default), with every sum over rows summed over the
+    shards (user guide, "Larger than one machine"). The returned labels are those of the
+    kept partition (``refined_from``).
 
     Parameters
     ----------
@@ -141,8 +150,8 @@ def fit_distributed(X_shard, n_clusters=3, *, group=None, **params):
         (set it per process with ``torch.cuda.set_device``) and needs the ``nccl``
         backend, ``device='cpu'`` the ``gloo`` backend (``'auto'`` takes the device of the
         group's backend); ``random_state=None`` draws the seeds on process 0. Not supported:
-        ``block_refinement=True`` (pass False), ``clustering='module'``,
-        ``graph_weight > 0``, ``n_facets > 1``, ``likelihood='gaussian'``.
+        ``clustering='module'``, ``graph_weight > 0``, ``n_facets > 1``,
+        ``likelihood='gaussian'``.
 
     Returns
     -------
@@ -185,7 +194,6 @@ def _checked_estimator(n_clusters, params):
         if name in params and params[name] != required:
             raise ValueError(f"fit_distributed does not support {name}={params[name]!r}; "
                              f"it needs {name}={required!r}.")
-    params = {**params, "block_refinement": False}
     estimator = DeepLatentBlockCoclustering(n_clusters, **params)
     estimator._validate_params()
     estimator._check_parameters()
@@ -248,12 +256,23 @@ def _fit(estimator, csr, reducer, n_local, device):
         progress.end_restart(fit)
         if best is None or fit.lower_bound > best.lower_bound:
             best = fit
+    partition = _reported_partition(estimator, csr, best, reducer)
     return DistributedFit(
-        row_labels=best.row_resp.argmax(1).cpu().numpy(),
-        column_labels=best.column_resp.argmax(1).cpu().numpy(),
+        row_labels=partition.row_resp.argmax(1), column_labels=partition.column_resp.argmax(1),
         row_start=int(sum(n_local[:reducer.rank])), shape=whole.shape,
         lower_bound=best.lower_bound, n_iter=best.n_iter, converged=best.converged,
-        seconds=time.perf_counter() - start, history=best.history)
+        seconds=time.perf_counter() - start, history=best.history,
+        refined_from=partition.refined_from)
+
+
+def _reported_partition(estimator, csr, fit, reducer):
+    """The deep model's partition, or the refinement stage's choice (``block_refinement``),
+    its sums over rows all-reduced: the estimator's stage on this process's rows."""
+    own = (fit.row_resp.cpu().double().numpy(), fit.column_resp.cpu().double().numpy())
+    if not estimator.block_refinement:
+        return FittedPartition(*own)
+    return estimator._refinement_stage.fit(csr, own, estimator._start_memberships(fit),
+                                           estimator.likelihood_, Sharding.of_rows(reducer))
 
 
 def gather_row_labels(fit, group=None):
@@ -328,7 +347,8 @@ def _run(args):
         torch.tensor([record], dtype=torch.float64, device=_label_device()))
     if dist.get_rank() == 0:
         np.savez(args.output, row_labels=row_labels, column_labels=fit.column_labels,
-                 lower_bound=fit.lower_bound, n_iter=fit.n_iter, converged=fit.converged)
+                 lower_bound=fit.lower_bound, n_iter=fit.n_iter, converged=fit.converged,
+                 refined_from=str(fit.refined_from))
         if args.stats:
             names = ("seconds", "fit_seconds", "peak_rss_mb", "peak_gpu_mb", "rows")
             with open(args.stats, "w") as handle:

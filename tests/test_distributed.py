@@ -3,7 +3,8 @@
 The processes are spawned by the tests and talk over loopback only. Each checks its
 sharded computations against the same computations on the whole matrix in one process
 (identity reducers): data, encoders, mixture statistics, objective, gradients, start
-scores. A last test fits a planted matrix on two processes and on one.
+scores, and every sum of the refinement stage. A last test fits a planted matrix on two
+processes and on one.
 """
 
 import socket
@@ -25,8 +26,12 @@ from skcocluster._parallel.gradients import GradientSum, replicated_parameters
 from skcocluster._parallel.reducer import ProcessGroupReducer, Reducer
 from skcocluster._parallel.shard_data import prepare_shard
 from skcocluster._parallel.shard_io import row_bounds
-from skcocluster._parallel.start import shard_held_out_cells, shard_held_out_score
-from skcocluster._refine.held_out import held_out_cells, held_out_score
+from skcocluster._refine.block_em import refine_block_model, refine_degree_corrected
+from skcocluster._refine.held_out import (block_model_is_adequate, held_out_cells,
+                                          held_out_scores, one_sided_score)
+from skcocluster._refine.repair import fill_empty_clusters
+from skcocluster._refine.sharding import WHOLE, Sharding
+from skcocluster._refine.stage import RefinementStage
 from skcocluster._train.loop import EpochState
 from skcocluster.datasets import make_lbm
 from skcocluster.distributed import fit_distributed, gather_row_labels, load_row_shard
@@ -140,16 +145,66 @@ def _collectives_worker(rank):
     for name, grad in grads.items():
         expected = grads_whole[name][start:stop] if name in per_row else grads_whole[name]
         torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-4, msg=name)
-    # the start's held-out score of a partition, and the gathering of labels
-    row_labels, column_labels = np.arange(N_ROWS) % 3, np.arange(N_COLS) % 2
-    likelihood = make_likelihood("bernoulli")
-    expected = held_out_score(csr, likelihood, row_labels, column_labels, held_out_cells(csr))
-    score = shard_held_out_score(csr[start:stop], reducer, likelihood, row_labels[start:stop],
-                                 column_labels, shard_held_out_cells(csr[start:stop], reducer),
-                                 3)
-    assert score == pytest.approx(expected, rel=1e-9)
     np.testing.assert_array_equal(reducer.gather(torch.arange(start, stop)).numpy(),
                                   np.arange(N_ROWS))
+
+
+def _refinement_worker(rank):
+    """The refinement stage's sums on a row shard against those of the whole matrix."""
+    X, rows, columns = _planted()
+    csr = sp.csr_matrix(X, dtype=float)
+    start, stop = row_bounds(csr.shape[0], rank, WORLD)
+    shard, sharding = csr[start:stop], Sharding.of_rows(ProcessGroupReducer())
+    rng = np.random.default_rng(0)
+    noisy = np.where(rng.random(csr.shape[0]) < 0.3, rng.integers(3, size=csr.shape[0]), rows)
+    # four row clusters, one empty; the third column cluster merged into the second
+    row_resp, column_resp = np.eye(4)[noisy], np.eye(3)[np.minimum(columns, 1)]
+    start_partition = (np.eye(4)[(rows + noisy) % 4], np.eye(3)[columns])
+
+    def same(whole, sharded, **tolerance):
+        """A pair of (row, column) arrays: the shard's rows of the whole's, every column."""
+        np.testing.assert_allclose(sharded[0], whole[0][start:stop], **tolerance)
+        np.testing.assert_allclose(sharded[1], whole[1], **tolerance)
+
+    close = dict(rtol=1e-9, atol=1e-12)
+    same(refine_block_model(csr, row_resp, column_resp)[:2],
+         refine_block_model(shard, row_resp[start:stop], column_resp, sharding=sharding)[:2],
+         **close)
+    same(refine_degree_corrected(csr, row_resp, column_resp),
+         refine_degree_corrected(shard, row_resp[start:stop], column_resp, sharding=sharding),
+         **close)
+    same(fill_empty_clusters(csr, row_resp, column_resp, "bernoulli"),
+         fill_empty_clusters(shard, row_resp[start:stop], column_resp, "bernoulli",
+                             sharding=sharding))
+    held_whole, held_shard = held_out_cells(csr), held_out_cells(shard, sharding=sharding)
+    mine = (held_whole[0] >= start) & (held_whole[0] < stop)
+    np.testing.assert_array_equal(held_shard[0], held_whole[0][mine] - start)
+    np.testing.assert_array_equal(held_shard[2], held_whole[2][mine])
+    labels = noisy, np.minimum(columns, 1)
+    for likelihood in ("bernoulli", "poisson"):
+        np.testing.assert_allclose(
+            held_out_scores(shard, likelihood, labels[0][start:stop], labels[1], held_shard,
+                            sharding),
+            held_out_scores(csr, likelihood, *labels, held_whole), rtol=1e-9)
+        assert one_sided_score(shard, likelihood, labels[0][start:stop], held_shard,
+                               sharding) == pytest.approx(
+            one_sided_score(csr, likelihood, labels[0], held_whole), rel=1e-9)
+        transposed = held_shard[1], held_shard[0], held_shard[2]
+        assert one_sided_score(shard.T.tocsr(), likelihood, labels[1], transposed,
+                               sharding.T) == pytest.approx(one_sided_score(
+            csr.T.tocsr(), likelihood, labels[1], (held_whole[1], held_whole[0],
+                                                   held_whole[2])), rel=1e-9)
+        assert block_model_is_adequate(shard, likelihood, labels[0][start:stop], labels[1],
+                                       held_shard, sharding=sharding) == (
+            block_model_is_adequate(csr, likelihood, *labels, held_whole))
+    stage = RefinementStage(own_name="deep", keep_own_if_inadequate=True)
+    whole = stage.fit(csr, (row_resp, column_resp), start_partition, "poisson", WHOLE)
+    sharded = stage.fit(shard, (row_resp[start:stop], column_resp),
+                        (start_partition[0][start:stop], start_partition[1]), "poisson",
+                        sharding)
+    assert sharded.refined_from == whole.refined_from != "deep"
+    same((whole.row_resp, whole.column_resp), (sharded.row_resp, sharded.column_resp),
+         **close)
 
 
 def _planted():
@@ -157,25 +212,33 @@ def _planted():
     return make_lbm(500, 250, 3, block_params=block, sparse=True, random_state=1)
 
 
-FIT_PARAMS = dict(random_state=0, block_refinement=False)
+FIT_PARAMS = dict(random_state=0)  # with the block-model refinement (the default)
 
 
 def _world_worker(rank, path, folder):
-    """The checks of the sums (their failure recorded, not raised), then a sharded fit."""
-    try:
-        _collectives_worker(rank)
-        failure = ""
-    except AssertionError as error:
-        failure = f"rank {rank}: {error}"
-    with open(f"{folder}/collectives_{rank}.txt", "w") as handle:
-        handle.write(failure)
+    """The checks of the sums (their failure recorded, not raised), then a sharded fit on
+    both processes, and one on a group of process 0 alone."""
+    for name, checks in (("collectives", _collectives_worker),
+                         ("refinement", _refinement_worker)):
+        try:
+            checks(rank)
+            failure = ""
+        except AssertionError as error:
+            failure = f"rank {rank}: {error}"
+        with open(f"{folder}/{name}_{rank}.txt", "w") as handle:
+            handle.write(failure)
     csr, row_start, shape = load_row_shard(path)
     assert shape == (500, 250) and row_start == row_bounds(500, rank, WORLD)[0]
     fit = fit_distributed(csr, 3, **FIT_PARAMS)
     row_labels = gather_row_labels(fit)
+    alone = dist.new_group([0])  # every process takes part in making a group
     if rank == 0:
         np.savez(f"{folder}/labels.npz", row_labels=row_labels,
-                 column_labels=fit.column_labels, lower_bound=fit.lower_bound)
+                 column_labels=fit.column_labels, lower_bound=fit.lower_bound,
+                 refined_from=fit.refined_from)
+        one = fit_distributed(sp.load_npz(path), 3, group=alone, **FIT_PARAMS)
+        np.savez(f"{folder}/one.npz", row_labels=one.row_labels,
+                 column_labels=one.column_labels, refined_from=one.refined_from)
 
 
 @pytest.fixture(scope="module")
@@ -188,9 +251,10 @@ def world(tmp_path_factory):
     return folder, X, rows, columns
 
 
-def test_sharded_sums_equal_single_process_sums(world):
+@pytest.mark.parametrize("checks", ["collectives", "refinement"])
+def test_sharded_sums_equal_single_process_sums(world, checks):
     folder = world[0]
-    failures = [(folder / f"collectives_{rank}.txt").read_text() for rank in range(WORLD)]
+    failures = [(folder / f"{checks}_{rank}.txt").read_text() for rank in range(WORLD)]
     assert failures == [""] * WORLD, "\n".join(failures)
 
 
@@ -205,6 +269,12 @@ def test_two_processes_find_the_partition_of_one(world):
     assert whole > 0.9
     assert sharded >= whole - 0.02
     assert np.isfinite(labels["lower_bound"])
+    # one process of a group: the estimator's partition, refinement included
+    one = np.load(folder / "one.npz")
+    np.testing.assert_array_equal(one["row_labels"], single.row_labels_)
+    assert coclustering_adjusted_rand_score(single.row_labels_, single.column_labels_,
+                                            one["row_labels"], one["column_labels"]) == 1.0
+    assert str(one["refined_from"]) == single.refined_from_
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".mtx"])
@@ -219,7 +289,7 @@ def test_a_shard_is_read_without_the_rest(tmp_path, suffix):
 
 
 @pytest.mark.parametrize("option", [dict(clustering="module"), dict(n_facets=2),
-                                    dict(graph_weight=0.5), dict(block_refinement=True)])
+                                    dict(graph_weight=0.5)])
 def test_unsupported_options_are_refused_by_name(option):
     with pytest.raises(ValueError, match=next(iter(option))):
         fit_distributed(sp.csr_matrix(np.eye(4)), 2, **option)

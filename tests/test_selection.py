@@ -193,7 +193,7 @@ def test_new_nodes_of_each_side_follow_the_model_of_that_side(monkeypatch):
 def test_stage_passes_its_policy_to_the_choice(monkeypatch):
     seen = {}
 
-    def record(csr, likelihood, pool, keep_own_if_inadequate):
+    def record(csr, likelihood, pool, keep_own_if_inadequate, sharding=None):
         seen["names"] = [candidate.name for candidate in pool]
         seen["keep_own"] = keep_own_if_inadequate
         return pool[0]

@@ -62,6 +62,45 @@ class Reducer:
         """
         return np.asarray(array, dtype=np.float64)
 
+    def maximum(self, value):
+        """The largest of the processes' ``value`` (here: ``value``).
+
+        Parameters
+        ----------
+        value : float
+
+        Returns
+        -------
+        maximum : float
+        """
+        return float(value)
+
+    def gather_array(self, array):
+        """:meth:`gather` of a numpy array: every process's rows, in rank order.
+
+        Parameters
+        ----------
+        array : ndarray of shape (n_local, ...)
+
+        Returns
+        -------
+        array : ndarray of shape (n, ...)
+        """
+        return np.asarray(array)
+
+    def offset(self, n_local):
+        """The index of this process's first node among the side's nodes.
+
+        Parameters
+        ----------
+        n_local : int
+
+        Returns
+        -------
+        offset : int
+        """
+        return int(sum(self.all_counts(n_local)[:self.rank]))
+
     def count(self, n_local):
         """The number of nodes of the side, given this process's ``n_local``.
 
@@ -247,6 +286,15 @@ class ProcessGroupReducer(Reducer):
                               device=_collective_device())
         dist.all_reduce(tensor, group=self.group)
         return tensor.cpu().numpy()
+
+    def maximum(self, value):
+        tensor = torch.tensor([float(value)], dtype=torch.float64, device=_collective_device())
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX, group=self.group)
+        return float(tensor[0])
+
+    def gather_array(self, array):
+        array = np.ascontiguousarray(array)
+        return self.gather(torch.as_tensor(array, device=_collective_device())).cpu().numpy()
 
     def count(self, n_local):
         counts = self.all_counts(n_local)

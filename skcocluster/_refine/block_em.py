@@ -4,6 +4,9 @@ Used to refine a partition on block-structured data (``docs/model.rst``, "The fi
 partition") and, in the benchmarks, as the block model's ceiling when started at the true
 partition. Works on
 scipy.sparse matrices: each iteration costs two sparse products with the memberships.
+Every sum over rows, columns or cells goes through a
+:class:`~skcocluster._refine.sharding.Sharding`, so the same EM runs on a row shard (row
+memberships local, column memberships replicated and updated from all-reduced sums).
 
 All three likelihoods are exponential families in the cell value, so a row's log-likelihood
 under row cluster l is ``sum_q [(A delta)_iq theta_lq - n_q psi_lq]`` up to a term that does
@@ -18,28 +21,31 @@ import numpy as np
 from scipy.special import log_softmax
 
 from .._likelihoods import EPS, as_likelihood
+from .._parallel.reducer import IDENTITY
+from .sharding import WHOLE
 
 
-def block_means(csr, row_resp, column_resp):
+def block_means(csr, row_resp, column_resp, sharding=WHOLE):
     """Mean cell value of each block under soft memberships.
 
     Returns
     -------
     block : ndarray of shape (L, Q)
     """
-    mass = np.outer(row_resp.sum(0), column_resp.sum(0))
-    return (row_resp.T @ (csr @ column_resp)) / np.maximum(mass, EPS)
+    mass = np.outer(*sharding.sizes(row_resp, column_resp))
+    return sharding.block_sums(csr, row_resp, column_resp) / np.maximum(mass, EPS)
 
 
-def block_noise_variance(csr, row_resp, column_resp):
+def block_noise_variance(csr, row_resp, column_resp, sharding=WHOLE):
     """Within-block variance of the cells (the Gaussian block model's noise variance)."""
-    mass = np.outer(row_resp.sum(0), column_resp.sum(0))
-    sums = row_resp.T @ (csr @ column_resp)
-    residual = np.square(csr.data).sum() - (np.square(sums) / np.maximum(mass, EPS)).sum()
-    return max(residual / (csr.shape[0] * csr.shape[1]), EPS)
+    mass = np.outer(*sharding.sizes(row_resp, column_resp))
+    sums = sharding.block_sums(csr, row_resp, column_resp)
+    squares = sharding.cells.sum_array([np.square(csr.data).sum()])[0]
+    residual = squares - (np.square(sums) / np.maximum(mass, EPS)).sum()
+    return max(residual / sharding.n_cells(csr), EPS)
 
 
-def side_logits(csr, other_resp, proportions, natural, cumulant):
+def side_logits(csr, other_resp, proportions, natural, cumulant, other=IDENTITY):
     """``log pi_l + sum_q [(A delta)_iq theta_lq - n_q psi_lq]`` of every row and cluster:
     the log joint of a row and its cluster, up to a term of the row alone.
 
@@ -49,17 +55,19 @@ def side_logits(csr, other_resp, proportions, natural, cumulant):
     other_resp : ndarray of shape (m, Q)
     proportions : ndarray of shape (L,)
     natural, cumulant : ndarray of shape (L, Q)
+    other : Reducer, optional
+        Sums over the other side's nodes (the columns of ``csr``), where they are split.
 
     Returns
     -------
     logits : ndarray of shape (n, L)
     """
-    linked = np.asarray(csr @ other_resp)
+    linked = other.sum_array(csr @ other_resp)
     return (np.log(np.maximum(proportions, EPS))[None, :] + linked @ natural.T
-            - other_resp.sum(0)[None, :] @ cumulant.T)
+            - other.sum_array(other_resp.sum(0))[None, :] @ cumulant.T)
 
 
-def side_memberships(csr, other_resp, proportions, natural, cumulant):
+def side_memberships(csr, other_resp, proportions, natural, cumulant, other=IDENTITY):
     """Memberships of the rows of ``csr`` given the other side's memberships: the softmax
     of :func:`side_logits` (same parameters).
 
@@ -67,21 +75,33 @@ def side_memberships(csr, other_resp, proportions, natural, cumulant):
     -------
     resp : ndarray of shape (n, L)
     """
-    return np.exp(log_softmax(side_logits(csr, other_resp, proportions, natural, cumulant),
-                              axis=1))
+    return np.exp(log_softmax(side_logits(csr, other_resp, proportions, natural, cumulant,
+                                          other), axis=1))
 
 
-def _side_step(csr, row_resp, column_resp, likelihood):
+def cluster_shares(resp, reducer=IDENTITY):
+    """The clusters' shares of a side's nodes (the mean of the memberships)."""
+    return reducer.sum_array(resp.sum(0)) / reducer.count(resp.shape[0])
+
+
+def _side_step(csr, row_resp, column_resp, likelihood, sharding):
     """New row memberships given the current ones (block parameters refitted first)."""
-    block = block_means(csr, row_resp, column_resp)
-    noise_var = block_noise_variance(csr, row_resp, column_resp) if (
+    block = block_means(csr, row_resp, column_resp, sharding)
+    noise_var = block_noise_variance(csr, row_resp, column_resp, sharding) if (
         likelihood.has_noise_variance) else 1.0
     natural, cumulant = likelihood.natural_parameters(block, noise_var)
-    return side_memberships(csr, column_resp, row_resp.mean(0), natural, cumulant)
+    return side_memberships(csr, column_resp, cluster_shares(row_resp, sharding.rows), natural,
+                            cumulant, sharding.columns)
+
+
+def largest_shift(new, old, sharding):
+    """The largest change of any membership of either side (the same on every process)."""
+    return sharding.cells.maximum(max(np.abs(n - o).max(initial=0.0)
+                                      for n, o in zip(new, old)))
 
 
 def refine_block_model(csr, row_resp, column_resp, *, likelihood="bernoulli", max_iter=50,
-                       tol=1e-6):
+                       tol=1e-6, sharding=WHOLE):
     """Alternate the row and column updates of the LBM until memberships settle.
 
     Parameters
@@ -93,6 +113,8 @@ def refine_block_model(csr, row_resp, column_resp, *, likelihood="bernoulli", ma
     max_iter : int
     tol : float
         Stop when no membership moves by more than ``tol``.
+    sharding : Sharding, optional
+        Where the sums run (a row shard: ``csr`` and ``row_resp`` are this process's rows).
 
     Returns
     -------
@@ -103,13 +125,13 @@ def refine_block_model(csr, row_resp, column_resp, *, likelihood="bernoulli", ma
     likelihood = as_likelihood(likelihood)
     csr_t = csr.T.tocsr()
     for _ in range(max_iter):
-        new_rows = _side_step(csr, row_resp, column_resp, likelihood)
-        new_columns = _side_step(csr_t, column_resp, new_rows, likelihood)
-        shift = max(np.abs(new_rows - row_resp).max(), np.abs(new_columns - column_resp).max())
+        new_rows = _side_step(csr, row_resp, column_resp, likelihood, sharding)
+        new_columns = _side_step(csr_t, column_resp, new_rows, likelihood, sharding.T)
+        shift = largest_shift((new_rows, new_columns), (row_resp, column_resp), sharding)
         row_resp, column_resp = new_rows, new_columns
         if shift < tol:
             break
-    noise_var = block_noise_variance(csr, row_resp, column_resp) if (
+    noise_var = block_noise_variance(csr, row_resp, column_resp, sharding) if (
         likelihood.has_noise_variance) else 1.0
     return row_resp, column_resp, noise_var
 
@@ -124,11 +146,12 @@ def membership_terms(row_resp, column_resp):
     return total
 
 
-def _degree_corrected_blocks(csr, row_resp, column_resp, row_degrees, column_degrees):
+def _degree_corrected_blocks(csr, row_resp, column_resp, row_degrees, column_degrees,
+                             sharding=WHOLE):
     """Block rates ``omega`` of the degree-corrected Poisson block model and the masses."""
-    sums = row_resp.T @ (csr @ column_resp)
-    row_mass = row_resp.T @ row_degrees
-    column_mass = column_resp.T @ column_degrees
+    sums = sharding.block_sums(csr, row_resp, column_resp)
+    row_mass = sharding.rows.sum_array(row_resp.T @ row_degrees)
+    column_mass = sharding.columns.sum_array(column_resp.T @ column_degrees)
     omega = sums / np.maximum(np.outer(row_mass, column_mass), EPS)
     return sums, row_mass, column_mass, np.maximum(omega, EPS)
 
@@ -148,50 +171,51 @@ def degree_corrected_bound(csr, row_resp, column_resp):
     return bound + membership_terms(row_resp, column_resp)
 
 
-def _degree_corrected_side_step(csr, row_resp, column_resp, row_degrees, column_degrees):
+def _degree_corrected_side_step(csr, row_resp, column_resp, row_degrees, column_degrees,
+                                sharding):
     """New row memberships of the degree-corrected model (block rates refitted first)."""
-    _, _, column_mass, omega = _degree_corrected_blocks(csr, row_resp, column_resp,
-                                                        row_degrees, column_degrees)
-    return degree_corrected_memberships(csr, column_resp, row_resp.mean(0), omega,
-                                        column_mass)
+    _, _, column_mass, omega = _degree_corrected_blocks(
+        csr, row_resp, column_resp, row_degrees, column_degrees, sharding)
+    return degree_corrected_memberships(csr, column_resp, cluster_shares(row_resp, sharding.rows),
+                                        omega, column_mass, sharding.columns)
 
 
-def refine_degree_corrected(csr, row_resp, column_resp, *, max_iter=50, tol=1e-6):
+def refine_degree_corrected(csr, row_resp, column_resp, *, max_iter=50, tol=1e-6,
+                            sharding=WHOLE):
     """Variational EM of the degree-corrected Poisson block model (see
     :func:`degree_corrected_bound`), alternating rows and columns.
+
+    ``sharding`` says where the sums run, as for :func:`refine_block_model`.
 
     Returns
     -------
     row_resp, column_resp : ndarray
     """
     csr_t = csr.T.tocsr()
-    row_degrees = np.asarray(csr.sum(axis=1)).ravel()
-    column_degrees = np.asarray(csr.sum(axis=0)).ravel()
+    row_degrees, column_degrees = sharding.degrees(csr)
     for _ in range(max_iter):
         new_rows = _degree_corrected_side_step(csr, row_resp, column_resp, row_degrees,
-                                               column_degrees)
+                                               column_degrees, sharding)
         new_columns = _degree_corrected_side_step(csr_t, column_resp, new_rows,
-                                                  column_degrees, row_degrees)
-        shift = max(np.abs(new_rows - row_resp).max(), np.abs(new_columns - column_resp).max())
+                                                  column_degrees, row_degrees, sharding.T)
+        shift = largest_shift((new_rows, new_columns), (row_resp, column_resp), sharding)
         row_resp, column_resp = new_rows, new_columns
         if shift < tol:
             break
     return row_resp, column_resp
 
 
-def degree_corrected_parameters(csr, row_resp, column_resp):
+def degree_corrected_parameters(csr, row_resp, column_resp, sharding=WHOLE):
     """Fitted ``(omega, row_mass, column_mass)`` of the degree-corrected block model.
 
     ``row_mass`` (L,) and ``column_mass`` (Q,) are the degree sums of each cluster.
     """
-    row_degrees = np.asarray(csr.sum(axis=1)).ravel()
-    column_degrees = np.asarray(csr.sum(axis=0)).ravel()
     _, row_mass, column_mass, omega = _degree_corrected_blocks(
-        csr, row_resp, column_resp, row_degrees, column_degrees)
+        csr, row_resp, column_resp, *sharding.degrees(csr), sharding)
     return omega, row_mass, column_mass
 
 
-def degree_corrected_logits(csr, other_resp, proportions, omega, other_mass):
+def degree_corrected_logits(csr, other_resp, proportions, omega, other_mass, other=IDENTITY):
     """Log joint of each row of ``csr`` and each cluster under the degree-corrected block
     model, up to a term of the row alone (``sum_j A_ij log(d_i c_j) - log A_ij!``).
 
@@ -203,18 +227,21 @@ def degree_corrected_logits(csr, other_resp, proportions, omega, other_mass):
     omega : ndarray of shape (L, Q)
     other_mass : ndarray of shape (Q,)
         Degree sum of each cluster of the other side (from the training matrix).
+    other : Reducer, optional
+        Sums over the other side's nodes (the columns of ``csr``), where they are split.
 
     Returns
     -------
     logits : ndarray of shape (n, L)
     """
-    degrees = np.asarray(csr.sum(axis=1)).ravel()
-    linked = np.asarray(csr @ other_resp)
+    degrees = other.sum_array(np.asarray(csr.sum(axis=1)).ravel())
+    linked = other.sum_array(csr @ other_resp)
     return (np.log(np.maximum(proportions, EPS))[None, :] + linked @ np.log(omega).T
             - degrees[:, None] * (omega @ other_mass)[None, :])
 
 
-def degree_corrected_memberships(csr, other_resp, proportions, omega, other_mass):
+def degree_corrected_memberships(csr, other_resp, proportions, omega, other_mass,
+                                 other=IDENTITY):
     """Memberships of the rows of ``csr`` under the degree-corrected block model: the
     softmax of :func:`degree_corrected_logits` (same parameters).
 
@@ -223,4 +250,5 @@ def degree_corrected_memberships(csr, other_resp, proportions, omega, other_mass
     resp : ndarray of shape (n, L)
     """
     return np.exp(log_softmax(
-        degree_corrected_logits(csr, other_resp, proportions, omega, other_mass), axis=1))
+        degree_corrected_logits(csr, other_resp, proportions, omega, other_mass, other),
+        axis=1))

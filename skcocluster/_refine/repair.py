@@ -15,11 +15,14 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from .._likelihoods import EPS, as_likelihood
+from .._parallel.reducer import IDENTITY
+from .sharding import WHOLE
 
 
-def empty_clusters(resp):
-    """Clusters that are the most likely one of no node."""
-    return np.setdiff1d(np.arange(resp.shape[1]), np.unique(resp.argmax(1)))
+def empty_clusters(resp, reducer=IDENTITY):
+    """Clusters that are the most likely one of no node (of any process, on a shard)."""
+    sizes = reducer.sum_array(np.bincount(resp.argmax(1), minlength=resp.shape[1]))
+    return np.flatnonzero(sizes == 0)
 
 
 def member_profiles(linked, other_sizes, non_negative):
@@ -32,7 +35,8 @@ def member_profiles(linked, other_sizes, non_negative):
     return means
 
 
-def fill_empty_clusters(csr, row_resp, column_resp, likelihood, random_state=0):
+def fill_empty_clusters(csr, row_resp, column_resp, likelihood, random_state=0,
+                        sharding=WHOLE):
     """Row and column memberships with no empty cluster, where the matrix allows.
 
     One empty cluster at a time, on whichever side splitting gains most: the empty
@@ -40,6 +44,13 @@ def fill_empty_clusters(csr, row_resp, column_resp, likelihood, random_state=0):
     given the other side's current clusters. A side whose clusters merge what the other
     side needs to tell apart is thus split first. Where no cluster can be split, the
     remaining clusters stay empty.
+
+    On a row shard, the 2-means of a row cluster's members needs their profiles, spread
+    over the processes: every row's sums over the column clusters (M x Q floats, as small
+    as the row positions the sharded k-means start gathers) are gathered on every process
+    while a row cluster is empty, so that the splits are exactly those of one process;
+    the first process's choice is then broadcast, so that no rounding can split the
+    processes.
 
     Parameters
     ----------
@@ -49,6 +60,8 @@ def fill_empty_clusters(csr, row_resp, column_resp, likelihood, random_state=0):
         The block model's likelihood; for non-negative data, profiles are proportions of
         each member's total.
     random_state : int, default=0
+    sharding : Sharding, optional
+        Where the sums run (a row shard: ``csr`` and ``row_resp`` are this process's rows).
 
     Returns
     -------
@@ -57,27 +70,60 @@ def fill_empty_clusters(csr, row_resp, column_resp, likelihood, random_state=0):
         the moved members belong to their new cluster with probability one.
     """
     likelihood = as_likelihood(likelihood)
-    sides = [[csr, row_resp], [None, column_resp]]
+    sides = [[csr, row_resp, sharding], [None, column_resp, sharding.T]]
     while True:
         splits = []
-        for side, (matrix, resp) in enumerate(sides):
-            empty = empty_clusters(resp)
+        for side, (matrix, resp, side_sharding) in enumerate(sides):
+            empty = empty_clusters(resp, side_sharding.rows)
             if empty.size == 0:
                 continue
             if matrix is None:
                 matrix = sides[side][0] = csr.T.tocsr()
-            other = sides[1 - side][1]
-            gain, moved = best_split(np.asarray(matrix @ other), other.sum(0),
-                                     resp.argmax(1), likelihood, random_state)
+            gain, moved = best_split(*_whole_side(matrix, resp, sides[1 - side][1],
+                                                  side_sharding), likelihood, random_state)
             if moved is not None:
                 splits.append((gain, side, empty[0], moved))
-        if not splits:
+        side, cluster, moved = _agreed_split(splits, sides, sharding.cells)
+        if side is None:
             return sides[0][1], sides[1][1]
-        _, side, cluster, moved = max(splits, key=lambda split: split[0])
-        resp = sides[side][1].copy()
+        resp, side_sharding = sides[side][1].copy(), sides[side][2]
+        moved = moved - side_sharding.rows.offset(resp.shape[0])
+        moved = moved[(moved >= 0) & (moved < resp.shape[0])]
         resp[moved] = 0.0
         resp[moved, cluster] = 1.0
         sides[side][1] = resp
+
+
+def _whole_side(matrix, resp, other_resp, sharding):
+    """Every node's sums over the other side's clusters, the other side's cluster sizes
+    and every node's label, gathered where the side is split across processes."""
+    linked = sharding.columns.sum_array(matrix @ other_resp)
+    return (sharding.rows.gather_array(linked),
+            sharding.columns.sum_array(other_resp.sum(0)),
+            sharding.rows.gather_array(resp.argmax(1)))
+
+
+def _agreed_split(splits, sides, reducer):
+    """The split that gains most, as the first process chose it.
+
+    Returns
+    -------
+    side, cluster : int or None
+        None where no cluster can be split.
+    moved : ndarray of int or None
+        The moved nodes' indices among all of the side's nodes.
+    """
+    best = max(splits, key=lambda split: split[0]) if splits else None
+    local_side = -1 if best is None else best[1]
+    choice = reducer.broadcast(np.array([local_side, 0 if best is None else best[2]],
+                                        dtype=np.int64))
+    if choice[0] < 0:
+        return None, None, None
+    side, cluster = int(choice[0]), int(choice[1])
+    mask = np.zeros(sides[side][2].rows.count(sides[side][1].shape[0]), dtype=np.int64)
+    if local_side == side:
+        mask[best[3]] = 1
+    return side, cluster, np.flatnonzero(reducer.broadcast(mask))
 
 
 def best_split(linked, other_sizes, labels, likelihood, random_state):

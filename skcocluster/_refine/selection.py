@@ -43,9 +43,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._likelihoods import as_likelihood
+from .._parallel.reducer import IDENTITY
 from .block_em import block_noise_variance, refine_block_model, refine_degree_corrected
 from .held_out import block_model_is_adequate, held_out_cells, held_out_score
-from .repair import fill_empty_clusters
+from .repair import empty_clusters, fill_empty_clusters
+from .sharding import WHOLE
 
 # The models that give the memberships of new rows or columns: the estimator's own, the
 # plain block model and the degree-corrected one.
@@ -87,12 +89,13 @@ class Candidate:
         return self.membership_model
 
 
-def fills_all_clusters(resp):
-    """Whether every cluster is the most likely one of at least one node."""
-    return np.unique(resp.argmax(1)).size == resp.shape[1]
+def fills_all_clusters(resp, reducer=IDENTITY):
+    """Whether every cluster is the most likely one of at least one node (of any process,
+    where ``reducer`` sums over the side's processes)."""
+    return empty_clusters(resp, reducer).size == 0
 
 
-def candidates(csr, likelihood, deep, start=None, own_name="deep"):
+def candidates(csr, likelihood, deep, start=None, own_name="deep", sharding=WHOLE):
     """Every candidate partition (see the module docstring).
 
     Parameters
@@ -105,6 +108,9 @@ def candidates(csr, likelihood, deep, start=None, own_name="deep"):
         The starting partition's memberships.
     own_name : str, default='deep'
         Name of the estimator's own partition in the candidates' names.
+    sharding : Sharding, optional
+        Where the sums run (a row shard: ``csr`` and the row memberships are this
+        process's rows, the column memberships every column's).
 
     Returns
     -------
@@ -113,29 +119,29 @@ def candidates(csr, likelihood, deep, start=None, own_name="deep"):
     likelihood = as_likelihood(likelihood)
 
     def filled(rows, columns):
-        return fill_empty_clusters(csr, rows, columns, likelihood)
+        return fill_empty_clusters(csr, rows, columns, likelihood, sharding=sharding)
 
     out = [Candidate(own_name, *deep, OWN_MODEL)]
     sources = [(own_name, deep)] + ([("start", start)] if start is not None else [])
     for source, (rows, columns) in sources:
         refined_rows, refined_columns, _ = refine_block_model(
-            csr, rows, columns, likelihood=likelihood)
+            csr, rows, columns, likelihood=likelihood, sharding=sharding)
         refined_rows, refined_columns = filled(refined_rows, refined_columns)
-        noise_var = block_noise_variance(csr, refined_rows, refined_columns) if (
+        noise_var = block_noise_variance(csr, refined_rows, refined_columns, sharding) if (
             likelihood.has_noise_variance) else 1.0
         out.append(Candidate(f"{source} + block EM", refined_rows, refined_columns,
                              BLOCK_MODEL, noise_var))
         if likelihood.non_negative:
-            out.append(Candidate(f"{source} + degree-corrected EM",
-                                 *filled(*refine_degree_corrected(csr, rows, columns)),
-                                 DEGREE_CORRECTED_MODEL))
+            out.append(Candidate(f"{source} + degree-corrected EM", *filled(
+                *refine_degree_corrected(csr, rows, columns, sharding=sharding)),
+                DEGREE_CORRECTED_MODEL))
     if start is not None:
         out.append(Candidate("start", *start, BLOCK_MODEL,
-                             block_noise_variance(csr, *start)))
+                             block_noise_variance(csr, *start, sharding)))
     return out
 
 
-def select(csr, likelihood, pool, own_if_inadequate=True):
+def select(csr, likelihood, pool, own_if_inadequate=True, sharding=WHOLE):
     """The candidate that fills every cluster and predicts held-out cells best, or the
     estimator's own partition (``pool[0]``) where the block model is not adequate to the
     matrix (module docstring).
@@ -154,30 +160,32 @@ def select(csr, likelihood, pool, own_if_inadequate=True):
         Whether the own partition is kept where the block model is not adequate; False
         always returns the best candidate (VariationalCoclustering, whose own partition
         is below its refinements on text; measured: benchmarks/README.md).
+    sharding : Sharding, optional
+        Where the sums run, as for :func:`candidates`; every score is the whole matrix's,
+        so every process makes the same choice.
 
     Returns
     -------
     chosen : Candidate
     """
     likelihood = as_likelihood(likelihood)
-    held_out = held_out_cells(csr)
+    held_out = held_out_cells(csr, sharding=sharding)
 
-    def filled(candidate):
-        """Whether the candidate fills every cluster of both sides."""
-        return fills_all_clusters(candidate.row_resp) and fills_all_clusters(
-            candidate.column_resp)
+    def fills(candidate):
+        """Whether the candidate fills every cluster of each side."""
+        return (fills_all_clusters(candidate.row_resp, sharding.rows),
+                fills_all_clusters(candidate.column_resp, sharding.columns))
 
-    ranks = [(filled(candidate), held_out_score(
+    ranks = [(all(fills(candidate)), held_out_score(
         csr, likelihood, candidate.row_resp.argmax(1), candidate.column_resp.argmax(1),
-        held_out)) for candidate in pool]
+        held_out, sharding)) for candidate in pool]
     best_index = max(range(len(pool)), key=ranks.__getitem__)
     best, own = pool[best_index], pool[0]
-    own_rows, own_columns = (fills_all_clusters(own.row_resp),
-                             fills_all_clusters(own.column_resp))
+    own_rows, own_columns = fills(own)
     if best is own or not own_if_inadequate or not (own_rows or own_columns) or (
             block_model_is_adequate(
                 csr, likelihood, best.row_resp.argmax(1), best.column_resp.argmax(1),
-                held_out, block_score=ranks[best_index][1])):
+                held_out, block_score=ranks[best_index][1], sharding=sharding)):
         return best
     if own_rows and own_columns:
         return own
@@ -186,5 +194,5 @@ def select(csr, likelihood, pool, own_if_inadequate=True):
     rows, columns = (own, best) if own_rows else (best, own)
     return Candidate(f"{rows.name} (rows), {columns.name} (columns)", rows.row_resp,
                      columns.column_resp, rows.membership_model,
-                     block_noise_variance(csr, rows.row_resp, columns.column_resp),
+                     block_noise_variance(csr, rows.row_resp, columns.column_resp, sharding),
                      column_membership_model=columns.side_model("column"))

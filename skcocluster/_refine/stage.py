@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from .block_em import degree_corrected_parameters
 from .partition import FittedPartition
 from .selection import DEGREE_CORRECTED_MODEL, candidates, select
+from .sharding import WHOLE
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class RefinementStage:
     own_name: str
     keep_own_if_inadequate: bool
 
-    def fit(self, csr, own, start, likelihood):
+    def fit(self, csr, own, start, likelihood, sharding=WHOLE):
         """The kept partition among ``own``, its refinements and those of ``start``.
 
         Parameters
@@ -47,17 +48,21 @@ class RefinementStage:
             A starting partition to refine too (and keep as is, as a candidate).
         likelihood : str
             The resolved likelihood.
+        sharding : Sharding, optional
+            Where the sums run: on a row shard (:meth:`Sharding.of_rows`), ``csr`` and the
+            row memberships are this process's rows, the column memberships every column's.
 
         Returns
         -------
         partition : FittedPartition
         """
-        pool = candidates(csr, likelihood, own, start, own_name=self.own_name)
-        chosen = select(csr, likelihood, pool, self.keep_own_if_inadequate)
+        pool = candidates(csr, likelihood, own, start, own_name=self.own_name,
+                          sharding=sharding)
+        chosen = select(csr, likelihood, pool, self.keep_own_if_inadequate, sharding)
         row_model, column_model = chosen.side_model("row"), chosen.side_model("column")
         degree_model = None
         if DEGREE_CORRECTED_MODEL in (row_model, column_model):
             degree_model = degree_corrected_parameters(csr, chosen.row_resp,
-                                                       chosen.column_resp)
+                                                       chosen.column_resp, sharding)
         return FittedPartition(chosen.row_resp, chosen.column_resp, chosen.name, row_model,
                                column_model, likelihood, chosen.noise_var, degree_model)
