@@ -177,7 +177,7 @@ def _degree_corrected_side_step(csr, row_resp, column_resp, row_degrees, column_
     _, _, column_mass, omega = _degree_corrected_blocks(
         csr, row_resp, column_resp, row_degrees, column_degrees, sharding)
     return degree_corrected_memberships(csr, column_resp, cluster_shares(row_resp, sharding.rows),
-                                        omega, column_mass, sharding.columns)
+                                        omega, column_mass, sharding.columns, row_degrees)
 
 
 def refine_degree_corrected(csr, row_resp, column_resp, *, max_iter=50, tol=1e-6,
@@ -215,7 +215,8 @@ def degree_corrected_parameters(csr, row_resp, column_resp, sharding=WHOLE):
     return omega, row_mass, column_mass
 
 
-def degree_corrected_logits(csr, other_resp, proportions, omega, other_mass, other=IDENTITY):
+def degree_corrected_logits(csr, other_resp, proportions, omega, other_mass, other=IDENTITY,
+                            degrees=None):
     """Log joint of each row of ``csr`` and each cluster under the degree-corrected block
     model, up to a term of the row alone (``sum_j A_ij log(d_i c_j) - log A_ij!``).
 
@@ -229,19 +230,23 @@ def degree_corrected_logits(csr, other_resp, proportions, omega, other_mass, oth
         Degree sum of each cluster of the other side (from the training matrix).
     other : Reducer, optional
         Sums over the other side's nodes (the columns of ``csr``), where they are split.
+    degrees : ndarray of shape (n,), optional
+        The rows' sums over every column, where the caller has them (the EM computes them
+        once); summed from ``csr`` otherwise.
 
     Returns
     -------
     logits : ndarray of shape (n, L)
     """
-    degrees = other.sum_array(np.asarray(csr.sum(axis=1)).ravel())
+    if degrees is None:
+        degrees = other.sum_array(np.asarray(csr.sum(axis=1)).ravel())
     linked = other.sum_array(csr @ other_resp)
     return (np.log(np.maximum(proportions, EPS))[None, :] + linked @ np.log(omega).T
             - degrees[:, None] * (omega @ other_mass)[None, :])
 
 
 def degree_corrected_memberships(csr, other_resp, proportions, omega, other_mass,
-                                 other=IDENTITY):
+                                 other=IDENTITY, degrees=None):
     """Memberships of the rows of ``csr`` under the degree-corrected block model: the
     softmax of :func:`degree_corrected_logits` (same parameters).
 
@@ -250,5 +255,6 @@ def degree_corrected_memberships(csr, other_resp, proportions, omega, other_mass
     resp : ndarray of shape (n, L)
     """
     return np.exp(log_softmax(
-        degree_corrected_logits(csr, other_resp, proportions, omega, other_mass, other),
+        degree_corrected_logits(csr, other_resp, proportions, omega, other_mass, other,
+                                degrees),
         axis=1))
