@@ -7,7 +7,8 @@ import torch
 from scipy import stats
 
 from skcocluster._data.device import cell_data
-from skcocluster._objective.reconstruction import (_sampled_all_cells, gaussian_noise_variance,
+from skcocluster._objective.reconstruction import (_cyclic_add, _cyclic_slice,
+                                                   _sampled_all_cells, gaussian_noise_variance,
                                                   reconstruction_term)
 from skcocluster._nn.decoders import LatentPositionDecoder
 from skcocluster._likelihoods import make_likelihood
@@ -72,7 +73,8 @@ def test_exact_term_matches_scipy_and_autograd(likelihood, degree_corrected, den
 
 
 # 5 cells of a 7-row matrix are drawn uniformly; 14 are stratified by row (2 per row).
-SAMPLE_SIZES = [5, 14]
+# fewer cells than rows (uniform draws), two a row, and more a row than there are columns
+SAMPLE_SIZES = [5, 14, 50]
 
 
 @pytest.mark.parametrize("n_sampled", SAMPLE_SIZES)
@@ -139,3 +141,29 @@ def test_gaussian_noise_variance_is_the_mean_squared_residual():
         ours = gaussian_noise_variance(decoder, rows.detach(), cols.detach(), cells,
                                        chunk_cells=4)
     assert ours == pytest.approx(np.mean((values - eta) ** 2), rel=1e-5)
+
+
+@pytest.mark.parametrize("start, length", [(0, 3), (3, 4), (2, 5), (4, 23), (0, 20)])
+def test_cyclic_windows_read_and_add_modulo_the_length(start, length):
+    values = torch.arange(5.0)[:, None] * torch.tensor([1.0, 10.0])
+    index = (start + torch.arange(length)) % 5
+    torch.testing.assert_close(_cyclic_slice(values, start, length), values[index])
+    added = torch.randn(length, 2, generator=torch.Generator().manual_seed(0))
+    target = torch.ones(5, 2)
+    _cyclic_add(target, added, start)
+    torch.testing.assert_close(target, torch.ones(5, 2).index_add_(0, index, added))
+
+
+def test_windowed_cells_draw_every_column_equally_often():
+    # with every logit 0 the slope is the same for every cell, so a column's offset
+    # gradient counts its drawn cells: over all rows, the same number to one
+    decoder = LatentPositionDecoder(0.0)
+    like = make_likelihood("bernoulli")
+    rows, cols = torch.zeros(N_ROWS, DIM), torch.zeros(N_COLS, DIM)
+    _, grads = _sampled_all_cells(decoder, like, rows, cols, N_ROWS * 3,
+                                  torch.Generator().manual_seed(0), True)
+    per_cell = grads["alpha"] / (N_ROWS * 3)
+    counts = grads["column_offset"] / per_cell
+    torch.testing.assert_close(counts, counts.round())
+    assert counts.sum().item() == pytest.approx(N_ROWS * 3)
+    assert counts.max() - counts.min() <= 1

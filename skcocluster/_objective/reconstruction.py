@@ -190,79 +190,142 @@ def _sampled_all_cells(decoder, likelihood, row_positions, column_positions, n_s
                        generator, need_grads, chunk_cells=SAMPLED_CHUNK_CELLS):
     """Unbiased estimate of the all-cells sum from uniformly drawn cells, and its gradients.
 
-    With at least as many cells as rows, every row gets the same number of cells, in
-    uniformly drawn columns (a sample stratified by row: lower variance, and the row side
-    needs neither a gather nor a scatter); with fewer, the cells are drawn uniformly. As
-    for the exact sum, the gradient is written out (``index_add`` over the drawn cells),
-    which is several times faster than autograd's backward of the gathers. The cells are
-    drawn at once but visited in chunks of about ``chunk_cells`` (:func:`_sampled_chunks`),
-    so the per-cell temporaries stay a few MiB whatever the sample's size.
+    With at least as many cells as rows, every row gets the same number of cells
+    (:func:`_windowed_cells`: a sample stratified by row and by column); with fewer, the
+    cells are drawn uniformly. As for the exact sum, the gradient is written out rather
+    than left to autograd's backward of the gathers. The cells are visited in chunks of
+    about ``chunk_cells``, so the per-cell temporaries stay a few MiB whatever the
+    sample's size.
+    """
+    n_rows = row_positions.shape[0]
+    if n_sampled_cells // n_rows >= 1:
+        return _windowed_cells(decoder, likelihood, row_positions, column_positions,
+                               n_sampled_cells // n_rows, generator, need_grads, chunk_cells)
+    return _uniform_cells(decoder, likelihood, row_positions, column_positions,
+                          n_sampled_cells, generator, need_grads, chunk_cells)
+
+
+def _zero_grads(row_positions, column_positions, need_grads):
+    """Zero gradients of every input of the all-cells sum (None without ``need_grads``)."""
+    if not need_grads:
+        return None
+    device = row_positions.device
+    return {"rows": torch.zeros_like(row_positions),
+            "cols": torch.zeros_like(column_positions),
+            "alpha": torch.zeros((), device=device),
+            "row_offset": torch.zeros(row_positions.shape[0], device=device),
+            "column_offset": torch.zeros(column_positions.shape[0], device=device)}
+
+
+def _windowed_cells(decoder, likelihood, row_positions, column_positions, per_row, generator,
+                    need_grads, chunk_cells):
+    """The sampled sum over ``per_row`` cells of every row, in windows of a column permutation.
+
+    The columns are shuffled once per draw, and row ``i`` takes the ``per_row`` shuffled
+    columns from position ``i * per_row`` on, cyclically. Every cell is drawn
+    ``per_row / P`` times on average (the shuffle places any column at any position
+    with the same probability), so the weighted sum is unbiased; every column is drawn
+    the same number of times, to one (lower variance than independent draws). Above
+    all, the rows' cells are contiguous runs of the shuffled columns: gathering the
+    columns' positions and summing their gradients are slices and a reshape, not a
+    gather and a scatter-add per cell, which cost most of the sum on a CPU and get
+    slower, not faster, with more threads.
     """
     n_rows, n_cols = row_positions.shape[0], column_positions.shape[0]
-    device = row_positions.device
-    per_row = n_sampled_cells // n_rows
-    if per_row >= 1:
-        rows = torch.arange(n_rows, device=device)[:, None]
-        cols = torch.randint(n_cols, (n_rows, per_row), generator=generator, device=device)
-        weight = n_cols / per_row
-    else:
-        rows = torch.randint(n_rows, (n_sampled_cells,), generator=generator, device=device)
-        cols = torch.randint(n_cols, (n_sampled_cells,), generator=generator, device=device)
-        weight = (n_rows * n_cols) / n_sampled_cells
-    value = torch.zeros((), device=device)
-    grads = None if not need_grads else {
-        "rows": torch.zeros_like(row_positions), "cols": torch.zeros_like(column_positions),
-        "alpha": torch.zeros((), device=device),
-        "row_offset": torch.zeros(n_rows, device=device),
-        "column_offset": torch.zeros(n_cols, device=device)}
+    order = torch.randperm(n_cols, generator=generator, device=row_positions.device)
+    shuffled = column_positions[order]
+    weight = n_cols / per_row
+    value = torch.zeros((), device=row_positions.device)
+    grads = _zero_grads(row_positions, column_positions, need_grads)
+    if need_grads:
+        shuffled_grad = torch.zeros_like(shuffled)
+        shuffled_slope = torch.zeros(n_cols, device=row_positions.device)
+    step = max(1, chunk_cells // per_row)
     with torch.no_grad():
-        for part, chunk_rows, chunk_cols in _sampled_chunks(rows, cols, per_row >= 1,
-                                                                 chunk_cells):
-            # The differences are gathered once and serve both the logits and the
-            # gradient: at a few million cells the gathers cost more than the arithmetic.
-            row_part = (row_positions[part, None, :] if per_row >= 1
-                        else row_positions[chunk_rows])
-            diff = row_part - column_positions[chunk_cols]
-            logits = decoder.logits_from_differences(diff, chunk_rows, chunk_cols)
+        for first in range(0, n_rows, step):
+            part = slice(first, min(first + step, n_rows))
+            n_part = part.stop - part.start
+            offset = (part.start * per_row) % n_cols
+            cols = _cyclic_slice(order, offset, n_part * per_row).view(n_part, per_row)
+            # The differences serve both the logits and the gradient.
+            diff = (row_positions[part, None, :]
+                    - _cyclic_slice(shuffled, offset, n_part * per_row).view(n_part, per_row, -1))
+            rows = torch.arange(part.start, part.stop, device=row_positions.device)[:, None]
+            logits = decoder.logits_from_differences(diff, rows, cols)
             value += weight * likelihood.all_cells(logits).sum()
-            if need_grads:
-                _add_sampled_grads(grads, diff, weight * likelihood.all_cells_grad(logits),
-                                   part if per_row >= 1 else chunk_rows, chunk_cols)
+            if not need_grads:
+                continue
+            slope = weight * likelihood.all_cells_grad(logits)
+            # d logit / d X_i = -2 (X_i - Y_j) and d logit / d Y_j = +2 (X_i - Y_j)
+            pull = diff.mul_((2.0 * slope)[..., None])
+            _cyclic_add(shuffled_grad, pull.reshape(n_part * per_row, -1), offset)
+            _cyclic_add(shuffled_slope, slope.reshape(-1), offset)
+            grads["rows"][part] = -pull.sum(1)
+            grads["row_offset"][part] = slope.sum(1)
+            grads["alpha"] += slope.sum()
+    if need_grads:
+        grads["cols"][order] = shuffled_grad
+        grads["column_offset"][order] = shuffled_slope
     return value, grads
 
 
-def _sampled_chunks(rows, cols, stratified, chunk_cells=SAMPLED_CHUNK_CELLS):
-    """The drawn cells in chunks: ``(part, rows, cols)`` of about ``chunk_cells`` cells each.
+def _cyclic_slice(values, start, length):
+    """``values[start:start + length]`` read cyclically (index modulo ``len(values)``)."""
+    size = values.shape[0]
+    if start + length <= size:
+        return values[start:start + length]
+    head = values[start:]
+    n_full, tail = divmod(length - head.shape[0], size)
+    pieces = [head]
+    if n_full:
+        pieces.append(values.repeat((n_full,) + (1,) * (values.dim() - 1)))
+    pieces.append(values[:tail])
+    return torch.cat(pieces)
 
-    Stratified (``cols`` of shape (M, per_row)): ``part`` is a slice of rows and ``rows``
-    the matching (n, 1) indices; uniform: ``part`` is a slice of the cells.
+
+def _cyclic_add(target, values, start):
+    """Add ``values`` into ``target[start:start + len(values)]``, cyclically."""
+    size = target.shape[0]
+    head = min(values.shape[0], size - start)
+    target[start:start + head] += values[:head]
+    rest = values[head:]
+    n_full = rest.shape[0] // size
+    if n_full:
+        target += rest[:n_full * size].reshape((n_full, size) + rest.shape[1:]).sum(0)
+    tail = rest[n_full * size:]
+    target[:tail.shape[0]] += tail
+
+
+def _uniform_cells(decoder, likelihood, row_positions, column_positions, n_sampled_cells,
+                   generator, need_grads, chunk_cells):
+    """The sampled sum over ``n_sampled_cells`` cells drawn uniformly (fewer than the rows).
+
+    The gradients are ``index_add`` over the drawn cells, in the order of the cells.
     """
-    per_row = cols.shape[1] if stratified else 1
-    step = max(1, chunk_cells // per_row)
-    for start in range(0, cols.shape[0], step):
-        part = slice(start, min(start + step, cols.shape[0]))
-        yield part, rows[part], cols[part]
-
-
-def _add_sampled_grads(grads, diff, slope, row_part, cols):
-    """Add one chunk's gradients of the sampled sum (``slope``: d value / d logit, per cell).
-
-    ``row_part`` is a slice of rows (stratified cells, ``slope`` of shape (n, per_row)) or
-    the cells' row indices (uniform cells). The sums over cells are ``index_add`` into
-    the whole gradients, in the order of the cells.
-    """
-    flat_cols = cols.reshape(-1)
-    # d logit / d X_i = -2 (X_i - Y_j) and d logit / d Y_j = +2 (X_i - Y_j)
-    pull = diff.mul_((2.0 * slope)[..., None])
-    grads["cols"].index_add_(0, flat_cols, pull.reshape(flat_cols.shape[0], -1))
-    grads["column_offset"].index_add_(0, flat_cols, slope.reshape(-1))
-    grads["alpha"] += slope.sum()
-    if isinstance(row_part, slice):
-        grads["rows"][row_part] = -pull.sum(1)
-        grads["row_offset"][row_part] = slope.sum(1)
-    else:
-        grads["rows"].index_add_(0, row_part, pull, alpha=-1.0)
-        grads["row_offset"].index_add_(0, row_part, slope)
+    n_rows, n_cols = row_positions.shape[0], column_positions.shape[0]
+    device = row_positions.device
+    rows = torch.randint(n_rows, (n_sampled_cells,), generator=generator, device=device)
+    cols = torch.randint(n_cols, (n_sampled_cells,), generator=generator, device=device)
+    weight = (n_rows * n_cols) / n_sampled_cells
+    value = torch.zeros((), device=device)
+    grads = _zero_grads(row_positions, column_positions, need_grads)
+    with torch.no_grad():
+        for first in range(0, n_sampled_cells, chunk_cells):
+            part = slice(first, min(first + chunk_cells, n_sampled_cells))
+            chunk_rows, chunk_cols = rows[part], cols[part]
+            diff = row_positions[chunk_rows] - column_positions[chunk_cols]
+            logits = decoder.logits_from_differences(diff, chunk_rows, chunk_cols)
+            value += weight * likelihood.all_cells(logits).sum()
+            if not need_grads:
+                continue
+            slope = weight * likelihood.all_cells_grad(logits)
+            pull = diff.mul_((2.0 * slope)[..., None])
+            grads["cols"].index_add_(0, chunk_cols, pull)
+            grads["column_offset"].index_add_(0, chunk_cols, slope)
+            grads["rows"].index_add_(0, chunk_rows, pull, alpha=-1.0)
+            grads["row_offset"].index_add_(0, chunk_rows, slope)
+            grads["alpha"] += slope.sum()
+    return value, grads
 
 
 def _inject(value, inputs, grads):
