@@ -18,11 +18,16 @@ Two parts (``--part real|simulated|all``):
   ceiling: its EM started at the true partition), scored on the rows and with the
   co-clustering ARI (CARI).
 
-Every fit runs in a fresh child process (``multiprocessing`` 'spawn' context), which builds its
-own data, times ``fit`` alone with ``time.perf_counter`` and reports its peak resident set size
-(``resource.getrusage(RUSAGE_SELF).ru_maxrss``) when it ends. Python-level tracers such as
-tracemalloc do not see the memory torch, BLAS or scipy allocate in C, so the high-water mark of
-a process that did nothing but this one fit is the honest figure. A fit that raises, or whose
+Every fit runs in a child process ('spawn' context) that builds its own data and times
+``fit`` alone with ``time.perf_counter``. Each of the ``--jobs`` fits at a time has one
+such child, kept for the next fit: starting a process, importing torch and warming each
+method up once cost a few seconds, more than most peers' fits. Its peak memory is the
+resident high-water mark over the fit alone: the child restarts the kernel's mark before
+the fit (Linux ``/proc/self/clear_refs``) and reads ``VmHWM`` after it. Python-level
+tracers such as tracemalloc do not see the memory torch, BLAS or scipy allocate in C, so
+the process's own high-water mark is the honest figure. ``--fresh-process`` starts a new
+child for every fit instead (the mark of a process that did nothing but this one fit,
+``ru_maxrss``; also where the mark cannot be restarted). A fit that raises, or whose
 child dies, is recorded as failed with its message; the run goes on.
 
 See benchmarks/README.md for the meaning of every column.
@@ -38,6 +43,7 @@ import platform
 import resource
 import shlex
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -368,6 +374,31 @@ def max_rss_mb():
     return peak / 2 ** 20 if sys.platform == "darwin" else peak / 2 ** 10
 
 
+def restart_rss_peak():
+    """Restart this process's resident high-water mark; its resident size in MiB, or None
+    where the mark cannot be restarted (not Linux, or /proc not writable)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")  # "5": reset the peak RSS (Linux 4.0 and later)
+        return _proc_status_mb("VmRSS")
+    except OSError:
+        return None
+
+
+def rss_peak_since_restart():
+    """The resident high-water mark since :func:`restart_rss_peak`, in MiB."""
+    return _proc_status_mb("VmHWM")
+
+
+def _proc_status_mb(field):
+    """One memory field of /proc/self/status (kB) in MiB."""
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 2 ** 10
+    raise OSError(f"/proc/self/status has no {field}")
+
+
 def _reset_gpu_peak():
     """Restart torch's CUDA peak-memory counter, when CUDA is in use."""
     import torch
@@ -410,20 +441,28 @@ def new_record(job):
                   n_clusters=spec["n_clusters"], n_rows=None, n_cols=None, nnz=None,
                   status="failed", error=None, warnings=[], seconds=None, peak_rss_mb=None,
                   baseline_rss_mb=None, fit_rss_mb=None, gpu_peak_mb=None,
-                  isolated=job.get("isolated", True))
+                  isolated=job.get("isolated", True), pid=os.getpid())
     record.update(dict.fromkeys(SCORE_FIELDS))
     if job["method"].startswith("dlbm"):
         record["dlbm_params"] = job["dlbm_params"]
     return record
 
 
+# (method, sparse input, DLBM parameters) warmed up in this process
+_WARMED = set()
+
+
 def warm_up(job, sparse):
-    """Fit the method once on a tiny planted matrix, untimed.
+    """Fit the method once on a tiny planted matrix, untimed, once per process.
 
     The first fit in a fresh process pays one-off costs (lazy imports, thread pools, torch's
     first kernels: about 1 s for the DLBM, 0.1 s for the spectral methods); the timed fit
     should not. A failure here is ignored: the real fit will report its own.
     """
+    key = (job["method"], sparse, json.dumps(job["dlbm_params"], sort_keys=True))
+    if key in _WARMED:
+        return
+    _WARMED.add(key)
     n_rows, n_cols = cluster_pair(job["dataset"]["n_clusters"])
     try:
         X, _, _ = make_lbm(max(60, 5 * n_rows), max(40, 5 * n_cols), (n_rows, n_cols),
@@ -445,6 +484,7 @@ def run_job(job):
     """
     record = new_record(job)
     spec = job["dataset"]
+    fresh = job.get("fresh_process", True)
     try:
         X, row_true, column_true = load_dataset(spec, job["seed"])
         record.update(n_rows=X.shape[0], n_cols=X.shape[1],
@@ -457,9 +497,11 @@ def run_job(job):
                 warm_up(job, sp.issparse(X))
             model = make_estimator(job["method"], spec["n_clusters"], job["seed"],
                                    job["dlbm_params"])
-        # High-water mark with the data built: subtracted from the peak, it approximates
-        # what the fit itself added (a lower bound if building the data peaked higher).
-        record["baseline_rss_mb"] = max_rss_mb()
+        # Resident memory with the data built: subtracted from the peak, it approximates
+        # what the fit itself added. A fresh process reads its lifetime high-water mark
+        # (a lower bound if building the data peaked higher); a kept one restarts the mark.
+        fresh = job.get("fresh_process", True)
+        record["baseline_rss_mb"] = max_rss_mb() if fresh else restart_rss_peak()
         _reset_gpu_peak()  # the warm-up's allocations are not the fit's
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -473,8 +515,8 @@ def run_job(job):
     except Exception as error:  # noqa: BLE001 - any failure of a method is a result
         record["error"] = f"{type(error).__name__}: {error}"[:500]
         record["traceback"] = traceback.format_exc(limit=-3)
-    if record["isolated"]:
-        record["peak_rss_mb"] = max_rss_mb()
+    if record["isolated"] and (fresh or record["baseline_rss_mb"] is not None):
+        record["peak_rss_mb"] = max_rss_mb() if fresh else rss_peak_since_restart()
         if record["baseline_rss_mb"] is not None:
             record["fit_rss_mb"] = max(0.0, record["peak_rss_mb"] - record["baseline_rss_mb"])
     try:
@@ -484,23 +526,63 @@ def run_job(job):
     return record
 
 
-def execute(job, isolate=True):
-    """Run one job, in a fresh 'spawn' child when ``isolate`` (peak memory measured),
-    else in this process (peak memory not recorded: it would be this process's)."""
-    job = dict(job, isolated=isolate)
-    if not isolate:
-        return run_job(job)
-    context = multiprocessing.get_context("spawn")
-    try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+class Children:
+    """The child processes of a run: one per thread that submits fits, kept from fit to fit.
+
+    A child that dies (out of memory, a signal) is replaced for the next fit. ``fresh``
+    starts a new child for every fit instead.
+    """
+
+    def __init__(self, fresh=False):
+        self.fresh = fresh
+        self.local = threading.local()
+        self.pools = []
+        self.lock = threading.Lock()
+
+    def run(self, job):
+        """Run ``run_job(job)`` in this thread's child; a failed record if the child dies."""
+        job = dict(job, isolated=True, fresh_process=self.fresh)
+        try:
+            if self.fresh:
+                with self._new_pool() as pool:
+                    return pool.submit(run_job, job).result()
+            pool = getattr(self.local, "pool", None)
+            if pool is None:
+                pool = self.local.pool = self._new_pool()
             return pool.submit(run_job, job).result()
-    except BrokenProcessPool as error:  # the child was killed: out of memory, signal, ...
-        message = f"child process died (out of memory?): {error}"
-    except Exception as error:  # noqa: BLE001 - e.g. the child could not import the runner
-        message = f"child process error: {type(error).__name__}: {error}"
-    record = new_record(job)
-    record["error"] = message[:500]
-    return record
+        except BrokenProcessPool as error:  # the child was killed: out of memory, signal, ...
+            self.local.pool = None
+            message = f"child process died (out of memory?): {error}"
+        except Exception as error:  # noqa: BLE001 - e.g. the child could not import the runner
+            self.local.pool = None
+            message = f"child process error: {type(error).__name__}: {error}"
+        record = new_record(job)
+        record["error"] = message[:500]
+        return record
+
+    def _new_pool(self):
+        pool = ProcessPoolExecutor(max_workers=1,
+                                   mp_context=multiprocessing.get_context("spawn"))
+        with self.lock:
+            self.pools.append(pool)
+        return pool
+
+    def close(self):
+        """Stop every child."""
+        for pool in self.pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self.pools = []
+
+
+def execute(job, isolate=True, children=None):
+    """Run one job in a child process when ``isolate`` (peak memory measured; ``children``
+    keeps them, a fresh one per fit when None), else in this process (peak memory not
+    recorded: it would be this process's)."""
+    if not isolate:
+        return run_job(dict(job, isolated=False))
+    if children is None:
+        children = Children(fresh=True)
+    return children.run(job)
 
 
 # --------------------------------------------------------------------------------------------
@@ -523,7 +605,7 @@ def progress_line(index, total, record):
 
 
 def run_jobs(datasets, methods, seeds, dlbm_params=None, isolate=True, on_record=None,
-             warmup=True, jobs=1):
+             warmup=True, jobs=1, fresh_process=False):
     """Fit every method on every dataset for every seed; return the list of records.
 
     Parameters
@@ -546,6 +628,8 @@ def run_jobs(datasets, methods, seeds, dlbm_params=None, isolate=True, on_record
         Fits run at the same time, each in its own child process (needs ``isolate``). With
         ``--threads 1`` and one job per core, each fit has a core to itself, so its seconds
         stay those of a one-thread fit while the wall time of the run is divided.
+    fresh_process : bool
+        A new child process for every fit, instead of one kept per job.
 
     Returns
     -------
@@ -566,16 +650,20 @@ def run_jobs(datasets, methods, seeds, dlbm_params=None, isolate=True, on_record
         if on_record is not None:
             on_record([done[i] for i in sorted(done)])
 
-    if jobs <= 1:
-        for index, job in enumerate(todo):
-            finished(index, execute(job, isolate=isolate))
-    else:
-        # Threads only wait on the children that do the work (execute spawns one per fit).
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(execute, job, isolate): index
-                       for index, job in enumerate(todo)}
-            for future in as_completed(futures):
-                finished(futures[future], future.result())
+    children = Children(fresh=fresh_process)
+    try:
+        if jobs <= 1:
+            for index, job in enumerate(todo):
+                finished(index, execute(job, isolate, children))
+        else:
+            # Threads only wait on the children that do the work (one child per thread).
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = {pool.submit(execute, job, isolate, children): index
+                           for index, job in enumerate(todo)}
+                for future in as_completed(futures):
+                    finished(futures[future], future.result())
+    finally:
+        children.close()
     return [done[index] for index in range(len(todo))]
 
 
@@ -601,7 +689,7 @@ def resolve_methods(names, inputs=("binary",)):
 
 
 def run_simulated(sizes=None, shape=None, seeds=1, methods=None, cases=None, dlbm_params=None,
-                  isolate=True, on_record=None, warmup=True, jobs=1):
+                  isolate=True, on_record=None, warmup=True, jobs=1, fresh_process=False):
     """Run the planted cases; the entry point of the smoke test.
 
     Parameters
@@ -616,7 +704,7 @@ def run_simulated(sizes=None, shape=None, seeds=1, methods=None, cases=None, dlb
         Method names or keys; None runs every method.
     cases : list of str or None
         Keep only the cases whose name contains one of these strings (case-insensitive).
-    dlbm_params, isolate, on_record, warmup, jobs
+    dlbm_params, isolate, on_record, warmup, jobs, fresh_process
         As in ``run_jobs``.
 
     Returns
@@ -630,7 +718,8 @@ def run_simulated(sizes=None, shape=None, seeds=1, methods=None, cases=None, dlb
     if "dlbm" in keys:
         # On 0/1 data every DLBM input is X itself: the other variants would repeat the fit.
         keys = [key for key in keys if key not in DLBM_KEYS[1:]]
-    return run_jobs(specs, keys, seeds, dlbm_params, isolate, on_record, warmup, jobs)
+    return run_jobs(specs, keys, seeds, dlbm_params, isolate, on_record, warmup, jobs,
+                    fresh_process)
 
 
 def filter_cases(specs, cases):
@@ -891,6 +980,9 @@ def parse_args(argv=None):
     parser.add_argument("--jobs", type=int, default=1,
                         help="fits run at the same time, each in its own process (use one per "
                              "core, with --threads 1)")
+    parser.add_argument("--fresh-process", action="store_true",
+                        help="a new child process for every fit (peak memory of a process "
+                             "that did only that fit; slower: a few seconds per fit)")
     parser.add_argument("--no-warmup", action="store_true",
                         help="time the first fit of a fresh process (one-off costs included)")
     parser.add_argument("--no-plots", action="store_true")
@@ -912,6 +1004,7 @@ def run_meta(args, argv):
     return dict(command="python benchmarks/run_benchmarks.py " + shlex.join(argv),
                 seeds=args.seeds, dlbm_params=args.dlbm_params, inputs=args.input,
                 threads=args.threads, jobs=args.jobs, warmup=not args.no_warmup,
+                fresh_process=args.fresh_process,
                 machine=f"{platform.machine()}, {os.cpu_count()} CPUs, "
                         f"CUDA {'yes' if torch.cuda.is_available() else 'no'}",
                 python=platform.python_version(), numpy=np.__version__,
@@ -934,7 +1027,8 @@ def main(argv=None):
         for name in THREAD_VARIABLES:
             os.environ[name] = str(args.threads)
     options = dict(dlbm_params=args.dlbm_params, isolate=not args.no_isolate, on_record=save,
-                   warmup=not args.no_warmup, jobs=args.jobs)
+                   warmup=not args.no_warmup, jobs=args.jobs,
+                   fresh_process=args.fresh_process)
     if args.part in ("real", "all"):
         specs = real_datasets(args.data_dir, args.corpora, fetch=True)
         keys = [key for key in resolve_methods(args.methods, args.input)

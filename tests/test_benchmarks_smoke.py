@@ -26,7 +26,7 @@ def runner(monkeypatch):
 
 @pytest.mark.slow
 def test_run_simulated_records(runner, tmp_path):
-    # One isolated fit (fresh child process, as in the benchmark) and one in this process.
+    # One isolated fit (in a child process, as in the benchmark) and one in this process.
     isolated = runner.run_simulated(sizes=[(300, 200)], seeds=1, cases=["size"],
                                     methods=["SpectralCoclustering"], warmup=False)
     in_process = runner.run_simulated(sizes=[(300, 200)], seeds=1, cases=["size"],
@@ -51,6 +51,24 @@ def test_run_simulated_records(runner, tmp_path):
     table = (tmp_path / "results.md").read_text()
     assert "SpectralCoclustering" in table and "KMeans (tf-idf)" in table
     assert (tmp_path / "results.json").exists()
+
+
+@pytest.mark.slow
+def test_children_are_kept_from_fit_to_fit_unless_fresh(runner):
+    # Two fits in one kept child: one process, each fit's peak memory its own high-water
+    # mark (restarted before the fit); --fresh-process: one process per fit. Same scores.
+    kwargs = dict(sizes=[(300, 200)], seeds=1, cases=["size"],
+                  methods=["SpectralCoclustering", "KMeans (tf-idf)"], warmup=False)
+    kept = runner.run_simulated(**kwargs)
+    fresh = runner.run_simulated(fresh_process=True, **kwargs)
+    assert len({r["pid"] for r in kept}) == 1
+    assert len({r["pid"] for r in fresh}) == 2 and not {r["pid"] for r in fresh} & {
+        r["pid"] for r in kept}
+    for first, second in zip(kept, fresh):
+        assert first["status"] == second["status"] == "ok"
+        assert first["nmi"] == second["nmi"]
+        assert first["peak_rss_mb"] >= first["baseline_rss_mb"] > 0
+        assert first["fit_rss_mb"] >= 0
 
 
 def test_failed_method_is_recorded(runner):
