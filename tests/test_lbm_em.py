@@ -99,3 +99,32 @@ def test_degree_corrected_refinement_ignores_degree_and_finds_profiles():
     assert dc >= 0.9 and dc > plain + 0.1
     assert degree_corrected_bound(csr, dc_rows, dc_cols) > degree_corrected_bound(
         csr, np.eye(3)[noisy_rows], np.eye(3)[noisy_cols])
+
+
+def test_a_shared_product_gives_the_same_step_as_separate_products():
+    # The EM's side steps compute A C once for the block sums and the memberships.
+    from skcocluster._refine.block_em import block_means
+    from skcocluster._refine.sharding import WHOLE
+
+    rng = np.random.default_rng(3)
+    X = sp.random(40, 30, density=0.2, random_state=4, format="csr")
+    row_resp = softmax(rng.normal(size=(40, 3)), axis=1)
+    column_resp = softmax(rng.normal(size=(30, 2)), axis=1)
+    product = X @ column_resp
+    np.testing.assert_array_equal(WHOLE.block_sums(X, row_resp, column_resp, product),
+                                  WHOLE.block_sums(X, row_resp, column_resp))
+    block = block_means(X, row_resp, column_resp)
+    natural, cumulant = make_likelihood("poisson").natural_parameters(block, 1.0)
+    proportions = row_resp.mean(0)
+    np.testing.assert_array_equal(
+        side_memberships(X, column_resp, proportions, natural, cumulant, product=product),
+        side_memberships(X, column_resp, proportions, natural, cumulant))
+    omega = np.exp(rng.normal(size=(3, 2)))
+    mass = column_resp.T @ np.asarray(X.sum(0)).ravel()
+    np.testing.assert_array_equal(
+        degree_corrected_memberships(X, column_resp, proportions, omega, mass, product=product),
+        degree_corrected_memberships(X, column_resp, proportions, omega, mass))
+    # and a wrong product is used, not silently recomputed
+    assert not np.allclose(
+        side_memberships(X, column_resp, proportions, natural, cumulant, product=2 * product),
+        side_memberships(X, column_resp, proportions, natural, cumulant))

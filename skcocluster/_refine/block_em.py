@@ -25,27 +25,32 @@ from .._parallel.reducer import IDENTITY
 from .sharding import WHOLE
 
 
-def block_means(csr, row_resp, column_resp, sharding=WHOLE):
+def block_means(csr, row_resp, column_resp, sharding=WHOLE, product=None):
     """Mean cell value of each block under soft memberships.
+
+    ``product`` is ``csr @ column_resp`` where the caller has it
+    (:meth:`Sharding.block_sums`).
 
     Returns
     -------
     block : ndarray of shape (L, Q)
     """
     mass = np.outer(*sharding.sizes(row_resp, column_resp))
-    return sharding.block_sums(csr, row_resp, column_resp) / np.maximum(mass, EPS)
+    return sharding.block_sums(csr, row_resp, column_resp, product) / np.maximum(mass, EPS)
 
 
-def block_noise_variance(csr, row_resp, column_resp, sharding=WHOLE):
-    """Within-block variance of the cells (the Gaussian block model's noise variance)."""
+def block_noise_variance(csr, row_resp, column_resp, sharding=WHOLE, product=None):
+    """Within-block variance of the cells (the Gaussian block model's noise variance;
+    ``product`` as for :func:`block_means`)."""
     mass = np.outer(*sharding.sizes(row_resp, column_resp))
-    sums = sharding.block_sums(csr, row_resp, column_resp)
+    sums = sharding.block_sums(csr, row_resp, column_resp, product)
     squares = sharding.cells.sum_array([np.square(csr.data).sum()])[0]
     residual = squares - (np.square(sums) / np.maximum(mass, EPS)).sum()
     return max(residual / sharding.n_cells(csr), EPS)
 
 
-def side_logits(csr, other_resp, proportions, natural, cumulant, other=IDENTITY):
+def side_logits(csr, other_resp, proportions, natural, cumulant, other=IDENTITY,
+                product=None):
     """``log pi_l + sum_q [(A delta)_iq theta_lq - n_q psi_lq]`` of every row and cluster:
     the log joint of a row and its cluster, up to a term of the row alone.
 
@@ -57,17 +62,20 @@ def side_logits(csr, other_resp, proportions, natural, cumulant, other=IDENTITY)
     natural, cumulant : ndarray of shape (L, Q)
     other : Reducer, optional
         Sums over the other side's nodes (the columns of ``csr``), where they are split.
+    product : ndarray of shape (n, Q), optional
+        ``csr @ other_resp`` where the caller has it (before ``other`` sums it).
 
     Returns
     -------
     logits : ndarray of shape (n, L)
     """
-    linked = other.sum_array(csr @ other_resp)
+    linked = other.sum_array(csr @ other_resp if product is None else product)
     return (np.log(np.maximum(proportions, EPS))[None, :] + linked @ natural.T
             - other.sum_array(other_resp.sum(0))[None, :] @ cumulant.T)
 
 
-def side_memberships(csr, other_resp, proportions, natural, cumulant, other=IDENTITY):
+def side_memberships(csr, other_resp, proportions, natural, cumulant, other=IDENTITY,
+                     product=None):
     """Memberships of the rows of ``csr`` given the other side's memberships: the softmax
     of :func:`side_logits` (same parameters).
 
@@ -76,7 +84,7 @@ def side_memberships(csr, other_resp, proportions, natural, cumulant, other=IDEN
     resp : ndarray of shape (n, L)
     """
     return np.exp(log_softmax(side_logits(csr, other_resp, proportions, natural, cumulant,
-                                          other), axis=1))
+                                          other, product), axis=1))
 
 
 def cluster_shares(resp, reducer=IDENTITY):
@@ -86,12 +94,14 @@ def cluster_shares(resp, reducer=IDENTITY):
 
 def _side_step(csr, row_resp, column_resp, likelihood, sharding):
     """New row memberships given the current ones (block parameters refitted first)."""
-    block = block_means(csr, row_resp, column_resp, sharding)
-    noise_var = block_noise_variance(csr, row_resp, column_resp, sharding) if (
+    # The block sums and the memberships both read A C: one sparse product serves both.
+    product = csr @ column_resp
+    block = block_means(csr, row_resp, column_resp, sharding, product)
+    noise_var = block_noise_variance(csr, row_resp, column_resp, sharding, product) if (
         likelihood.has_noise_variance) else 1.0
     natural, cumulant = likelihood.natural_parameters(block, noise_var)
     return side_memberships(csr, column_resp, cluster_shares(row_resp, sharding.rows), natural,
-                            cumulant, sharding.columns)
+                            cumulant, sharding.columns, product)
 
 
 def largest_shift(new, old, sharding):
@@ -147,9 +157,10 @@ def membership_terms(row_resp, column_resp):
 
 
 def _degree_corrected_blocks(csr, row_resp, column_resp, row_degrees, column_degrees,
-                             sharding=WHOLE):
-    """Block rates ``omega`` of the degree-corrected Poisson block model and the masses."""
-    sums = sharding.block_sums(csr, row_resp, column_resp)
+                             sharding=WHOLE, product=None):
+    """Block rates ``omega`` of the degree-corrected Poisson block model and the masses
+    (``product`` as for :func:`block_means`)."""
+    sums = sharding.block_sums(csr, row_resp, column_resp, product)
     row_mass = sharding.rows.sum_array(row_resp.T @ row_degrees)
     column_mass = sharding.columns.sum_array(column_resp.T @ column_degrees)
     omega = sums / np.maximum(np.outer(row_mass, column_mass), EPS)
@@ -174,10 +185,12 @@ def degree_corrected_bound(csr, row_resp, column_resp):
 def _degree_corrected_side_step(csr, row_resp, column_resp, row_degrees, column_degrees,
                                 sharding):
     """New row memberships of the degree-corrected model (block rates refitted first)."""
+    product = csr @ column_resp  # read by the block rates and the memberships alike
     _, _, column_mass, omega = _degree_corrected_blocks(
-        csr, row_resp, column_resp, row_degrees, column_degrees, sharding)
+        csr, row_resp, column_resp, row_degrees, column_degrees, sharding, product)
     return degree_corrected_memberships(csr, column_resp, cluster_shares(row_resp, sharding.rows),
-                                        omega, column_mass, sharding.columns, row_degrees)
+                                        omega, column_mass, sharding.columns, row_degrees,
+                                        product)
 
 
 def refine_degree_corrected(csr, row_resp, column_resp, *, max_iter=50, tol=1e-6,
@@ -216,7 +229,7 @@ def degree_corrected_parameters(csr, row_resp, column_resp, sharding=WHOLE):
 
 
 def degree_corrected_logits(csr, other_resp, proportions, omega, other_mass, other=IDENTITY,
-                            degrees=None):
+                            degrees=None, product=None):
     """Log joint of each row of ``csr`` and each cluster under the degree-corrected block
     model, up to a term of the row alone (``sum_j A_ij log(d_i c_j) - log A_ij!``).
 
@@ -233,6 +246,8 @@ def degree_corrected_logits(csr, other_resp, proportions, omega, other_mass, oth
     degrees : ndarray of shape (n,), optional
         The rows' sums over every column, where the caller has them (the EM computes them
         once); summed from ``csr`` otherwise.
+    product : ndarray of shape (n, Q), optional
+        ``csr @ other_resp`` where the caller has it (before ``other`` sums it).
 
     Returns
     -------
@@ -240,13 +255,13 @@ def degree_corrected_logits(csr, other_resp, proportions, omega, other_mass, oth
     """
     if degrees is None:
         degrees = other.sum_array(np.asarray(csr.sum(axis=1)).ravel())
-    linked = other.sum_array(csr @ other_resp)
+    linked = other.sum_array(csr @ other_resp if product is None else product)
     return (np.log(np.maximum(proportions, EPS))[None, :] + linked @ np.log(omega).T
             - degrees[:, None] * (omega @ other_mass)[None, :])
 
 
 def degree_corrected_memberships(csr, other_resp, proportions, omega, other_mass,
-                                 other=IDENTITY, degrees=None):
+                                 other=IDENTITY, degrees=None, product=None):
     """Memberships of the rows of ``csr`` under the degree-corrected block model: the
     softmax of :func:`degree_corrected_logits` (same parameters).
 
@@ -256,5 +271,5 @@ def degree_corrected_memberships(csr, other_resp, proportions, omega, other_mass
     """
     return np.exp(log_softmax(
         degree_corrected_logits(csr, other_resp, proportions, omega, other_mass, other,
-                                degrees),
+                                degrees, product),
         axis=1))

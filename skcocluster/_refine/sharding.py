@@ -50,14 +50,25 @@ class Sharding:
         """The sharding of the transposed matrix."""
         return Sharding(rows=self.columns, columns=self.rows, cells=self.cells)
 
-    def block_sums(self, csr, row_resp, column_resp):
+    def block_sums(self, csr, row_resp, column_resp, product=None):
         """``R^T A C``: the sum of the cells of each block under soft memberships.
+
+        Parameters
+        ----------
+        csr : sparse matrix of shape (M, P)
+        row_resp : ndarray of shape (M, L)
+        column_resp : ndarray of shape (P, Q)
+        product : ndarray of shape (M, Q), optional
+            ``csr @ column_resp`` where the caller has it (of this process's part of
+            ``csr``, before the sum across processes).
 
         Returns
         -------
         sums : ndarray of shape (L, Q)
         """
-        return self.cells.sum_array(row_resp.T @ (csr @ column_resp))
+        if product is None:
+            product = csr @ column_resp
+        return self.cells.sum_array(row_resp.T @ product)
 
     def sizes(self, row_resp, column_resp):
         """The clusters' sizes of each side (sums of the memberships).
